@@ -1,0 +1,83 @@
+# The course's commands. Each target creates the virtual environment (.venv) first if it is
+# missing or older than requirements.txt. Nothing here needs more than Python 3.11, pip, git, make.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+NB ?=
+NBVAL_WORKERS ?= 1
+
+# Same environment for `make execute` and `make test`, so stored outputs match what CI runs.
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TQDM_DISABLE := 1
+export PYTHONHASHSEED := 0
+export MPLBACKEND := module://matplotlib_inline.backend_inline
+
+# REQUIRE_GPU=1 (the GPU runner) installs TensorFlow with its CUDA libraries instead of tensorflow-cpu.
+ifeq ($(filter $(REQUIRE_GPU),1 true yes on),)
+FLAVOUR := cpu
+else
+FLAVOUR := gpu
+endif
+INSTALLED := $(VENV)/.installed-$(FLAVOUR)
+
+.PHONY: help env book test lab execute clean distclean
+
+help:
+	@echo "make book     build the website from the committed notebooks and print where it is"
+	@echo "make test     unit + structure tests, every notebook re-run offline (nbval), book build"
+	@echo "make lab      JupyterLab on chapters/"
+	@echo "make execute  re-run notebooks in place to refresh outputs (one: NB=chapters/01_....ipynb)"
+	@echo "make clean    remove _build/ and artifacts/ (distclean also removes .venv)"
+
+env: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the course needs Python 3.11, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing requirements ($(FLAVOUR)) into $(VENV) ..."
+	@if [ "$(FLAVOUR)" = gpu ]; then \
+	  sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt > $(VENV)/requirements-gpu.txt; \
+	  $(BIN)/python -m pip install -q -r $(VENV)/requirements-gpu.txt; \
+	else \
+	  $(BIN)/python -m pip install -q -r requirements.txt; \
+	fi
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+book: env
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo "Book built. Open: file://$(CURDIR)/_build/html/index.html"
+
+# Tests run with networking cut off wherever the machine allows it: a new network namespace
+# that has only the loopback interface (kernels and local servers still work), so every CI run
+# proves that the course needs no downloads.
+CAN_UNSHARE := $(shell unshare -n sh -c 'ip link set lo up' 2>/dev/null && echo yes)
+ifeq ($(CAN_UNSHARE),yes)
+OFFLINE := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
+endif
+
+test: env
+	@before="$$(git status --porcelain 2>/dev/null || true)"; \
+	if [ -n "$(OFFLINE)" ]; then echo "Running tests offline: new network namespace with loopback only (unshare -n)"; \
+	else echo "WARNING: unshare -n is not available here; tests run with the network up"; fi; \
+	$(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope; \
+	after="$$(git status --porcelain 2>/dev/null || true)"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "ERROR: the tests changed files tracked by git:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
+	fi
+
+lab: env
+	$(BIN)/jupyter lab --notebook-dir=chapters
+
+execute: env
+	$(BIN)/python -m utils.execute $(NB)
+
+clean:
+	rm -rf _build artifacts .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,220 @@
+"""Structural tests of every notebook in _toc.yml, and of the files that pin the environment."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from utils.execute import RUNTIMES_CSV, notebook_title, toc_notebooks
+from utils.paths import REPO_ROOT
+
+NOTEBOOKS = toc_notebooks()
+CONFIG = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+REPO_URL = CONFIG["repository"]["url"]
+BRANCH = CONFIG["repository"]["branch"]
+BUDGET_SECONDS = 150
+TEXT_MIME = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
+# A machine path or a memory address in a stored output means the output depends on the machine.
+LEAKS = re.compile(r"(/(home|root|tmp|Users|work|opt|usr|private|var/folders|content)/|site-packages|[A-Z]:\\\\|\b0x[0-9a-fA-F]{6,})")
+SETUP_PREFIX = (REPO_ROOT / "tests" / "setup_cell.txt").read_text(encoding="utf-8").rstrip("\n").replace("{REPO_URL}", REPO_URL)
+SETUP_LAST_LINE = re.compile(r'^utils\.setup_notebook\(seed=\d+(, frameworks=\("(torch|tensorflow)"(, "(torch|tensorflow)")*,?\))?\)$')
+
+
+def load(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def markdown(nb) -> str:
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def code_cells(nb) -> list:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def headings(nb, level: int) -> list[str]:
+    marker = "#" * level + " "
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        in_fence = False
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith("```"):
+                in_fence = not in_fence
+            elif not in_fence and line.startswith(marker):
+                found.append(line[len(marker):].strip())
+    return found
+
+
+def test_toc_lists_every_chapter_notebook_and_nothing_else():
+    on_disk = sorted(p.name for p in (REPO_ROOT / "chapters").glob("*.ipynb"))
+    assert NOTEBOOKS, "_toc.yml lists no notebooks"
+    assert sorted(p.name for p in NOTEBOOKS) == on_disk
+    for path in NOTEBOOKS:
+        assert re.fullmatch(r"(0[1-9]|1[0-2])_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.stem)
+def notebook(request):
+    return request.param, load(request.param)
+
+
+def test_one_h1_title_numbered_like_the_file(notebook):
+    path, nb = notebook
+    titles = headings(nb, 1)
+    assert len(titles) == 1, f"{path.name}: expected one '# Title', found {titles}"
+    number = int(path.name[:2])
+    assert titles[0].startswith(f"{number}. "), titles[0]
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_colab_badge_points_at_this_notebook(notebook):
+    path, nb = notebook
+    relative = path.relative_to(REPO_ROOT).as_posix()
+    expected = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/{BRANCH}/{relative}"
+    badges = re.findall(r"\]\((https://colab\.research\.google\.com/github/[^)]+)\)", nb.cells[0].source)
+    assert badges == [expected]
+
+
+def test_learning_objectives_and_runtime_in_the_first_cell(notebook):
+    _, nb = notebook
+    first = nb.cells[0].source
+    assert "**Learning objectives.**" in first
+    objectives = re.findall(r"^- \S", first, flags=re.MULTILINE)
+    assert 3 <= len(objectives) <= 6, f"expected 3-6 objectives, found {len(objectives)}"
+    assert "**Runtime:**" in first
+
+
+def test_standard_setup_cell(notebook):
+    path, nb = notebook
+    setup = code_cells(nb)[0]
+    body, _, last = setup.source.rstrip("\n").rpartition("\n")
+    assert body == SETUP_PREFIX, f"{path.name}: the setup cell differs from tests/setup_cell.txt"
+    assert SETUP_LAST_LINE.match(last), last
+    assert "hide-input" in setup.metadata.get("tags", [])
+    stamp = "".join(o.get("text", "") for o in setup.outputs if o.output_type == "stream")
+    assert stamp.startswith("Reproducibility stamp"), "the setup cell must print the stamp"
+
+
+def test_sections_takeaways_and_exercises(notebook):
+    path, nb = notebook
+    sections = headings(nb, 2)
+    number = int(path.name[:2])
+    numbered = [s for s in sections if re.match(rf"{number}\.\d+ ", s)]
+    assert len(numbered) >= 3
+    assert [int(s.split()[0].split(".")[1]) for s in numbered] == list(range(1, len(numbered) + 1))
+    assert sections[-2:] == ["Key takeaways", "Exercises"]
+    exercises_at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+    solutions = [c for c in nb.cells[exercises_at:] if c.cell_type == "code"]
+    assert solutions, "Exercises need solution cells"
+    for cell in solutions:
+        assert {"hide-input", "hide-cell"} & set(cell.metadata.get("tags", [])), "solutions must be collapsed"
+
+
+def test_outputs_come_from_one_top_to_bottom_run(notebook):
+    path, nb = notebook
+    counts = [cell.execution_count for cell in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: run `make execute NB=chapters/{path.name}`"
+    assert any(cell.outputs for cell in code_cells(nb)), "no stored outputs"
+
+
+def test_no_errors_and_no_machine_specific_outputs(notebook):
+    path, nb = notebook
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            assert output.output_type != "error", f"{path.name} [{cell.execution_count}]: {output.get('ename')}"
+            texts = [output.get("text", "")] + [output.get("data", {}).get(mime, "") for mime in TEXT_MIME]
+            for text in texts:
+                text = text if isinstance(text, str) else str(text)
+                leak = LEAKS.search(text)
+                assert not leak, f"{path.name} [{cell.execution_count}] leaks {leak.group(0)!r}"
+            if output.output_type == "stream" and output.name == "stderr":
+                pytest.fail(f"{path.name} [{cell.execution_count}] writes to stderr: {output.text[:200]!r}")
+
+
+def test_enough_checked_cells_and_metric_checks(notebook):
+    _, nb = notebook
+    checked = [c for c in code_cells(nb) if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert len(checked) >= 5
+    assert sum("utils.check_metric(" in c.source for c in code_cells(nb)) >= 3
+    for cell in checked:  # a checked cell must produce output, or nbval compares nothing
+        assert cell.outputs, f"checked cell [{cell.execution_count}] has no output"
+
+
+def test_plots_are_png_only(notebook):
+    _, nb = notebook
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            assert "image/svg+xml" not in output.get("data", {}), "SVG output embeds a date; use PNG"
+
+
+def test_recorded_runtime_within_budget(notebook):
+    path, nb = notebook
+    with RUNTIMES_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = {row["notebook"]: row for row in csv.DictReader(handle)}
+    assert path.name in rows, f"{path.name} has no runtime in runtimes.csv: run `make execute`"
+    row = rows[path.name]
+    assert row["chapter"] == notebook_title(nb)
+    assert 0 < float(row["cpu_seconds"]) <= BUDGET_SECONDS
+
+
+# ---------------------------------------------------------------- environment files
+def requirement_lines() -> list[str]:
+    lines = (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
+
+def test_requirements_are_exact_pins():
+    for line in requirement_lines():
+        if line.startswith("jupyter-book"):
+            assert line == "jupyter-book>=1.0.4.post1,<2"
+        else:
+            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][0-9A-Za-z.+]*", line), f"not an exact pin: {line}"
+    assert "torch==2.13.0" in requirement_lines()
+    assert not any(line.startswith("torchvision") for line in requirement_lines())
+
+
+def test_environment_yml_is_a_view_of_requirements():
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text(encoding="utf-8"))
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    pip_part = next(d for d in deps if isinstance(d, dict))["pip"]
+    assert pip_part == ["-r requirements.txt"], "environment.yml must not keep a second list of pins"
+
+
+def _imported_modules(source: str) -> set[str]:
+    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_everything_imported_is_pinned():
+    modules = set()
+    for path in NOTEBOOKS:
+        for cell in code_cells(load(path)):
+            modules |= _imported_modules(cell.source)
+    for path in (REPO_ROOT / "utils").glob("*.py"):
+        modules |= _imported_modules(path.read_text(encoding="utf-8"))
+    pinned = {re.split(r"[=<>\[]", line)[0].lower().replace("_", "-") for line in requirement_lines()}
+    providers = metadata.packages_distributions()
+    local = {"utils", "google"}  # the course package; google.colab exists only on Colab
+    missing = {}
+    for module in sorted(modules - set(sys.stdlib_module_names) - local):
+        dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        if not dists & pinned:
+            missing[module] = sorted(dists) or ["not installed"]
+    assert not missing, f"imported but not pinned in requirements.txt: {missing}"

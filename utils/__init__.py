@@ -1,0 +1,53 @@
+"""Shared helpers for the course notebooks.
+
+Each helper's docstring names the chapter that introduces it. Importing this package is
+cheap: TensorFlow, PyTorch and the dataset packages are imported only inside the functions
+that need them.
+"""
+
+from utils.checks import MetricCheckError, check_metric
+from utils.data import (
+    DataIntegrityError,
+    UnknownDatasetError,
+    available_datasets,
+    load_dataset,
+    verified_data_path,
+)
+from utils.device import (
+    GPURequiredError,
+    gpu_required,
+    import_tensorflow,
+    tensorflow_device,
+    torch_device,
+)
+from utils.paths import REPO_ROOT, artifacts_dir, data_dir
+from utils.plotting import set_plot_style
+from utils.report import environment_report, format_stamp
+from utils.seeding import SUPPORTED_FRAMEWORKS, seed_everything
+from utils.setup import colab_requirements, install_colab_extras, setup_notebook
+
+__all__ = [
+    "DataIntegrityError",
+    "GPURequiredError",
+    "MetricCheckError",
+    "REPO_ROOT",
+    "SUPPORTED_FRAMEWORKS",
+    "UnknownDatasetError",
+    "artifacts_dir",
+    "available_datasets",
+    "check_metric",
+    "colab_requirements",
+    "data_dir",
+    "environment_report",
+    "format_stamp",
+    "gpu_required",
+    "import_tensorflow",
+    "install_colab_extras",
+    "load_dataset",
+    "seed_everything",
+    "set_plot_style",
+    "setup_notebook",
+    "tensorflow_device",
+    "torch_device",
+    "verified_data_path",
+]

@@ -1,0 +1,57 @@
+"""The metric-band check that turns every number the prose states into a test."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+
+class MetricCheckError(AssertionError):
+    """A metric fell outside the band the course text promises."""
+
+
+def _describe_band(at_least: float | None, at_most: float | None) -> str:
+    if at_least is not None and at_most is not None:
+        return f"in [{at_least:g}, {at_most:g}]"
+    if at_least is not None:
+        return f">= {at_least:g}"
+    return f"<= {at_most:g}"
+
+
+def _require_number(label: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{label} must be a real number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError(f"{label} is NaN; a metric must be a finite number")
+    return number
+
+
+def check_metric(
+    name: str,
+    value: float,
+    *,
+    at_least: float | None = None,
+    at_most: float | None = None,
+) -> None:
+    """Assert ``value`` lies in the band and print a stable one-line verdict (chapter 1).
+
+    Prints e.g. ``check: test accuracy >= 0.97 ... ok`` (no value, so the line is identical
+    on every machine) and returns None, so a notebook cell shows only that line; raises
+    :class:`MetricCheckError` outside the band.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"check_metric needs a non-empty metric name, got {name!r}")
+    number = _require_number(f"value of {name!r}", value)
+    if at_least is None and at_most is None:
+        raise ValueError(f"check_metric({name!r}) needs at_least=, at_most= or both")
+    low = None if at_least is None else _require_number("at_least", at_least)
+    high = None if at_most is None else _require_number("at_most", at_most)
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"empty band for {name!r}: at_least={low:g} is above at_most={high:g}")
+    band = _describe_band(low, high)
+    too_low = low is not None and not number >= low
+    too_high = high is not None and not number <= high
+    if math.isinf(number) or too_low or too_high:
+        raise MetricCheckError(f"check failed: {name} = {number:.4g}, expected {band}")
+    print(f"check: {name} {band} ... ok")

@@ -1,0 +1,118 @@
+"""``make execute``: re-run notebooks top to bottom, in place, and record their wall times.
+
+Usage: ``python -m utils.execute [chapters/NN_name.ipynb ...]`` (default: every notebook in
+``_toc.yml``). Times go to ``runtimes.csv`` in the column of this machine's kind: ``gpu`` when
+``REQUIRE_GPU=1``, else ``cpu``. The book renders that file as a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import sys
+import time
+from pathlib import Path
+
+from utils.device import gpu_required
+from utils.paths import REPO_ROOT
+
+RUNTIMES_CSV = REPO_ROOT / "runtimes.csv"
+RUNTIME_COLUMNS = ("chapter", "notebook", "cpu_seconds", "cpu_measured", "gpu_seconds", "gpu_measured")
+DEVICE_KINDS = ("cpu", "gpu")
+
+
+def toc_notebooks(toc: Path | None = None) -> list[Path]:
+    """Return the notebooks listed in ``_toc.yml``, in book order (chapter 1)."""
+    import yaml
+
+    toc = REPO_ROOT / "_toc.yml" if toc is None else toc
+    found: list[Path] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            file = node.get("file")
+            if isinstance(file, str) and (REPO_ROOT / f"{file}.ipynb").is_file():
+                found.append(REPO_ROOT / f"{file}.ipynb")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load(toc.read_text(encoding="utf-8")))
+    return found
+
+
+def notebook_title(nb: dict) -> str:
+    """Return the text of the notebook's H1 heading, e.g. ``1. Introduction ...``."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            match = re.search(r"^# (.+)$", "".join(cell["source"]), flags=re.MULTILINE)
+            if match:
+                return match.group(1).strip()
+    raise ValueError("notebook has no '# Title' heading")
+
+
+def record_runtime(
+    csv_path: Path, chapter: str, notebook: str, seconds: float, kind: str, date: dt.date
+) -> None:
+    """Set one notebook's time for ``kind`` ("cpu" or "gpu") in the runtimes file, keeping the rest."""
+    if kind not in DEVICE_KINDS:
+        raise ValueError(f"unknown device kind {kind!r}; allowed: {list(DEVICE_KINDS)}")
+    if seconds < 0:
+        raise ValueError(f"a runtime cannot be negative, got {seconds}")
+    rows: dict[str, dict[str, str]] = {}
+    if csv_path.exists():
+        with csv_path.open(newline="", encoding="utf-8") as handle:
+            rows = {row["notebook"]: row for row in csv.DictReader(handle)}
+    row = rows.setdefault(notebook, dict.fromkeys(RUNTIME_COLUMNS, ""))
+    row.update({"chapter": chapter, "notebook": notebook})
+    row[f"{kind}_seconds"] = f"{seconds:.0f}"
+    row[f"{kind}_measured"] = date.isoformat()
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RUNTIME_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(sorted(rows.values(), key=lambda r: r["notebook"]))
+
+
+def execute_notebook(path: Path, timeout: int = 600) -> float:
+    """Execute ``path`` in place in a fresh kernel (cwd = its folder); return wall seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(arg).resolve() for arg in argv] or toc_notebooks()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    kind = "gpu" if gpu_required() else "cpu"
+    for path in paths:
+        print(f"executing {path.relative_to(REPO_ROOT)} ...", flush=True)
+        seconds = execute_notebook(path)
+        import nbformat
+
+        title = notebook_title(nbformat.read(path, as_version=4))
+        record_runtime(RUNTIMES_CSV, title, path.name, seconds, kind, dt.date.today())
+        print(f"  {seconds:.1f} s on {kind}, recorded in runtimes.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
