@@ -164,7 +164,12 @@ def test_recorded_runtime_within_budget(notebook):
     assert path.name in rows, f"{path.name} has no runtime in runtimes.csv: run `make execute`"
     row = rows[path.name]
     assert row["chapter"] == notebook_title(nb)
-    assert 0 < float(row["cpu_seconds"]) <= BUDGET_SECONDS
+    measured = float(row["cpu_seconds"])
+    assert 0 < measured <= BUDGET_SECONDS
+    claim = re.search(r"\*\*Runtime:\*\* about (\d+) seconds", nb.cells[0].source)
+    assert claim, "the first cell must state '**Runtime:** about N seconds'"
+    stated = int(claim.group(1))
+    assert stated / 2 <= measured <= stated * 2, f"the text says about {stated} s, runtimes.csv says {measured:.0f} s"
 
 
 # ---------------------------------------------------------------- environment files
