@@ -388,3 +388,22 @@ def test_sweep_report_flags_values_outside_the_band():
         "ok  acc: band [0.9, ], min 0.95, max 0.97",
         "OUT err: band [, 0.1], min 0.05, max 0.2",
     ]
+
+
+def test_native_stderr_silenced_drops_fd2_output_and_restores_it():
+    import subprocess
+
+    code = (
+        "import os, utils\n"
+        "with utils.native_stderr_silenced():\n"
+        "    os.write(2, b'hidden\\n')\n"
+        "os.write(2, b'visible\\n')\n"
+        "try:\n"
+        "    with utils.native_stderr_silenced():\n"
+        "        raise KeyError('still raised')\n"
+        "except KeyError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=utils.REPO_ROOT)
+    assert done.stderr == "visible\n"
+    assert done.stdout.strip() == "'still raised'"

@@ -17,6 +17,7 @@ from utils.device import (
     GPURequiredError,
     gpu_required,
     import_tensorflow,
+    native_stderr_silenced,
     tensorflow_device,
     torch_device,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "import_umap",
     "install_colab_extras",
     "load_dataset",
+    "native_stderr_silenced",
     "seed_everything",
     "set_plot_style",
     "setup_notebook",

@@ -22,8 +22,11 @@ class GPURequiredError(RuntimeError):
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up logs ignore TF_CPP_MIN_LOG_LEVEL."""
+def native_stderr_silenced() -> Iterator[None]:
+    """Silence C++ log lines (TensorFlow, LiteRT) written straight to stderr, inside a ``with`` (chapter 1, used in chapter 3).
+
+    Python exceptions still propagate; only what native code prints to file descriptor 2 is dropped.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -37,11 +40,17 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 def import_tensorflow() -> ModuleType:
-    """Import TensorFlow without its native start-up log lines; Python errors still propagate (chapter 1)."""
+    """Import TensorFlow quietly: no native start-up lines, Python logger at ERROR (chapter 1).
+
+    Import errors still propagate. Notebooks that name ``"tensorflow"`` in the setup cell get
+    TensorFlow imported this way before their own ``import tensorflow``.
+    """
     if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             import tensorflow  # noqa: F401
+        # TF's Python logger repeats INFO/WARNING lines (with machine paths) on stdout and stderr
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     return sys.modules["tensorflow"]
 
 
