@@ -407,3 +407,11 @@ def test_native_stderr_silenced_drops_fd2_output_and_restores_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=utils.REPO_ROOT)
     assert done.stderr == "visible\n"
     assert done.stdout.strip() == "'still raised'"
+
+
+def test_in_band_is_the_rule_check_metric_applies():
+    from utils.checks import in_band
+
+    assert in_band(0.5, 0.4, 0.6) and in_band(0.4, 0.4, None) and in_band(0.6, None, 0.6)
+    assert not in_band(0.39, 0.4, None) and not in_band(0.61, None, 0.6)
+    assert not in_band(float("inf"), 0.0, None) and not in_band(float("-inf"), None, 1.0)

@@ -18,6 +18,15 @@ def _describe_band(at_least: float | None, at_most: float | None) -> str:
     return f"<= {at_most:g}"
 
 
+def in_band(value: float, at_least: float | None, at_most: float | None) -> bool:
+    """True when ``value`` is finite and inside the band; a missing bound is open (chapter 1)."""
+    return (
+        not math.isinf(value)
+        and (at_least is None or value >= at_least)
+        and (at_most is None or value <= at_most)
+    )
+
+
 def _require_number(label: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{label} must be a real number, got {type(value).__name__} {value!r}")
@@ -50,8 +59,6 @@ def check_metric(
     if low is not None and high is not None and low > high:
         raise ValueError(f"empty band for {name!r}: at_least={low:g} is above at_most={high:g}")
     band = _describe_band(low, high)
-    too_low = low is not None and not number >= low
-    too_high = high is not None and not number <= high
-    if math.isinf(number) or too_low or too_high:
+    if not in_band(number, low, high):
         raise MetricCheckError(f"check failed: {name} = {number:.4g}, expected {band}")
     print(f"check: {name} {band} ... ok")

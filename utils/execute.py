@@ -76,22 +76,28 @@ def record_runtime(
         writer.writerows(sorted(rows.values(), key=lambda r: r["notebook"]))
 
 
-def execute_notebook(path: Path, timeout: int = 600) -> float:
-    """Execute ``path`` in place in a fresh kernel (cwd = its folder); return wall seconds."""
-    import nbformat
+def run_notebook(nb, folder: Path, timeout: int = 600) -> float:
+    """Run ``nb`` top to bottom in a fresh kernel whose cwd is ``folder``; return wall seconds."""
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(folder)}},
         record_timing=False,
     )
     start = time.perf_counter()
     client.execute()
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def execute_notebook(path: Path, timeout: int = 600) -> float:
+    """Execute ``path`` in place in a fresh kernel (cwd = its folder); return wall seconds."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    seconds = run_notebook(nb, path.parent, timeout)
     nbformat.write(nb, path)
     return seconds
 

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from utils.checks import in_band
+
 SEED_PATTERNS = (
     (re.compile(r"\brandom_state=42\b"), "random_state={seed}"),
     (re.compile(r"\bseed=42\b"), "seed={seed}"),
@@ -68,16 +70,15 @@ def seeded_copy(nb, seed: int, records_file: Path):
 def sweep(path: Path, seeds: list[int]) -> list[dict]:
     """Run the notebook once per seed; return one row per (seed, check)."""
     import nbformat
-    from nbclient import NotebookClient
+
+    from utils.execute import run_notebook
 
     nb = nbformat.read(path, as_version=4)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             records_file = Path(tmp) / f"seed{seed}.json"
-            client = NotebookClient(seeded_copy(nb, seed, records_file), timeout=900, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}})
-            client.execute()
+            run_notebook(seeded_copy(nb, seed, records_file), path.parent, timeout=900)
             for record in json.loads(records_file.read_text()):
                 rows.append({"seed": seed, **record})
             print(f"seed {seed}: {sum(r['seed'] == seed for r in rows)} checks recorded", flush=True)
@@ -92,7 +93,7 @@ def report(rows: list[dict]) -> str:
         values = [row["value"] for row in rows if row["check"] == check]
         first = next(row for row in rows if row["check"] == check)
         low, high = first["at_least"], first["at_most"]
-        inside = all((low is None or v >= low) and (high is None or v <= high) for v in values)
+        inside = all(in_band(v, low, high) for v in values)
         band = f"[{'' if low is None else f'{low:g}'}, {'' if high is None else f'{high:g}'}]"
         lines.append(f"{'ok ' if inside else 'OUT'} {check}: band {band}, min {min(values):.4g}, max {max(values):.4g}")
     return "\n".join(lines)
