@@ -368,13 +368,13 @@ def test_seeded_copy_replaces_the_seed_and_records_checks(tmp_path):
 
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("utils.setup_notebook(seed=42)"),
-        nbformat.v4.new_code_cell("model = Forest(random_state=42); rng = np.random.default_rng(42); x = 420"),
+        nbformat.v4.new_code_cell("model = Forest(random_state=42); rng = np.random.default_rng(42); x = 420; torch.manual_seed(42)"),
     ])
     clone = seeded_copy(nb, 7, tmp_path / "records.json")
     sources = [cell.source for cell in clone.cells]
     assert sources[0] == "utils.setup_notebook(seed=7)"
     assert "utils.check_metric = _record_check" in sources[1]
-    assert sources[2] == "model = Forest(random_state=7); rng = np.random.default_rng(7); x = 420"
+    assert sources[2] == "model = Forest(random_state=7); rng = np.random.default_rng(7); x = 420; torch.manual_seed(7)"
     assert "records.json" in sources[-1]
     assert nb.cells[0].source == "utils.setup_notebook(seed=42)", "the original must stay unchanged"
 
@@ -415,3 +415,37 @@ def test_in_band_is_the_rule_check_metric_applies():
     assert in_band(0.5, 0.4, 0.6) and in_band(0.4, 0.4, None) and in_band(0.6, None, 0.6)
     assert not in_band(0.39, 0.4, None) and not in_band(0.61, None, 0.6)
     assert not in_band(float("inf"), 0.0, None) and not in_band(float("-inf"), None, 1.0)
+
+
+def test_split_digits_images_is_stratified_channels_last_and_repeatable():
+    X_train, X_test, y_train, y_test = utils.split_digits_images(random_state=3)
+    assert X_train.shape == (1347, 8, 8, 1) and X_test.shape == (450, 8, 8, 1)
+    assert X_train.dtype == np.float32 and 0.0 <= X_train.min() and X_train.max() <= 1.0
+    all_counts = np.bincount(np.concatenate([y_train, y_test]))
+    assert np.abs(np.bincount(y_test) - 0.25 * all_counts).max() <= 1  # stratified: a quarter of each digit
+    again = utils.split_digits_images(random_state=3)
+    assert np.array_equal(X_test, again[1]) and np.array_equal(y_test, again[3])
+    assert not np.array_equal(y_test, utils.split_digits_images(random_state=4)[3])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"random_state": "42"}, TypeError, "random_state must be an int"),
+        ({"random_state": -1}, ValueError, r"random_state must be in \[0, 2\*\*32\)"),
+        ({"test_size": 0}, ValueError, "test_size must be a float strictly between 0 and 1"),
+        ({"test_size": 1.5}, ValueError, "test_size must be a float strictly between 0 and 1"),
+    ],
+)
+def test_split_digits_images_rejects_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        utils.split_digits_images(**kwargs)
+
+
+def test_build_keras_digits_cnn_has_the_course_architecture():
+    model = utils.build_keras_digits_cnn(seed=0)
+    assert model.count_params() == 53_002
+    assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 10)
+    assert [type(layer).__name__ for layer in model.layers][:2] == ["RandomTranslation", "Conv2D"]
+    with pytest.raises(TypeError, match="seed must be an int"):
+        utils.build_keras_digits_cnn(seed=1.5)

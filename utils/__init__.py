@@ -21,6 +21,7 @@ from utils.device import (
     tensorflow_device,
     torch_device,
 )
+from utils.digits import build_keras_digits_cnn, split_digits_images
 from utils.optional import import_umap
 from utils.paths import REPO_ROOT, artifacts_dir, data_dir
 from utils.plotting import set_plot_style
@@ -37,6 +38,7 @@ __all__ = [
     "UnknownDatasetError",
     "artifacts_dir",
     "available_datasets",
+    "build_keras_digits_cnn",
     "check_metric",
     "colab_requirements",
     "data_dir",
@@ -51,6 +53,7 @@ __all__ = [
     "seed_everything",
     "set_plot_style",
     "setup_notebook",
+    "split_digits_images",
     "tensorflow_device",
     "torch_device",
     "verified_data_path",

@@ -2,8 +2,8 @@
 
 Usage: ``python -m utils.seed_sweep chapters/NN_name.ipynb --seeds 0-9``
 
-Each run is a copy of the notebook in which ``random_state=42``, ``seed=42`` and
-``default_rng(42)`` use the run's seed instead, and in which ``utils.check_metric`` records the
+Each run is a copy of the notebook in which ``random_state=42``, ``seed=42``,
+``default_rng(42)`` and ``manual_seed(42)`` use the run's seed instead, and in which ``utils.check_metric`` records the
 value rather than failing. The report shows, per check, its band and the smallest and largest
 value over the seeds: a band is sound when every seed lies inside it with some margin.
 """
@@ -24,6 +24,7 @@ SEED_PATTERNS = (
     (re.compile(r"\brandom_state=42\b"), "random_state={seed}"),
     (re.compile(r"\bseed=42\b"), "seed={seed}"),
     (re.compile(r"\bdefault_rng\(42\)"), "default_rng({seed})"),
+    (re.compile(r"\bmanual_seed\(42\)"), "manual_seed({seed})"),
 )
 RECORDER = '''
 import json as _json
