@@ -28,7 +28,7 @@ INSTALLED := $(VENV)/.installed-$(FLAVOUR)
 
 help:
 	@echo "make book     build the website from the committed notebooks and print where it is"
-	@echo "make test     unit + structure tests, every notebook re-run offline (nbval), book build"
+	@echo "make test     unit + structure tests, every notebook re-run offline (nbval), book build and browser tests"
 	@echo "make lab      JupyterLab on chapters/"
 	@echo "make execute  re-run notebooks in place to refresh outputs (one: NB=chapters/01_....ipynb)"
 	@echo "make clean    remove _build/ and artifacts/ (distclean also removes .venv)"
@@ -60,7 +60,17 @@ ifeq ($(CAN_UNSHARE),yes)
 OFFLINE := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
 endif
 
-test: env
+# The browser tests (tests/test_book.py) drive Debian's Chromium through Playwright. Install it when
+# it is missing; this needs root or sudo and the Debian mirror, so it happens before the tests
+# cut the network.
+CHROMIUM := /usr/lib/chromium/chromium
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (apt-get) ..."
+	@SUDO="$$( [ "$$(id -u)" = 0 ] || echo sudo )"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+	@test -x $@ || { echo "ERROR: apt-get did not install $@"; exit 1; }
+
+test: env $(CHROMIUM)
 	@before="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ -n "$(OFFLINE)" ]; then echo "Running tests offline: new network namespace with loopback only (unshare -n)"; \
 	else echo "WARNING: unshare -n is not available here; tests run with the network up"; fi; \

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import functools
+import hashlib
+import html
+import http.server
 import re
+import shutil
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +28,7 @@ HTML = REPO_ROOT / "_build" / "html"
 @pytest.fixture(scope="module")
 def built_book() -> Path:
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    shutil.rmtree(REPO_ROOT / "_build", ignore_errors=True)  # Sphinx does not refresh changed _static files
     done = subprocess.run(
         [str(jupyter_book), "build", "-W", "-n", "--keep-going", str(REPO_ROOT)],
         capture_output=True, text=True, cwd=REPO_ROOT,
@@ -31,8 +41,15 @@ def test_landing_page_and_runtimes_page(built_book):
     index = (built_book / "intro.html").read_text(encoding="utf-8")
     assert "Machine Learning, Executed" in index
     assert "chapters/01_introduction_to_machine_learning_and_python.html" in index
-    runtimes = (built_book / "runtimes.html").read_text(encoding="utf-8")
-    assert "<table" in runtimes and "01_introduction_to_machine_learning_and_python.ipynb" in runtimes
+    runtimes = html.unescape((built_book / "runtimes.html").read_text(encoding="utf-8"))
+    with (REPO_ROOT / "runtimes.csv").open(encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):  # the runtimes table is generated from runtimes.csv
+            stem = record["notebook"].removesuffix(".ipynb")
+            assert f'href="chapters/{stem}.html"' in runtimes and record["chapter"] in runtimes, stem
+    assert "whole book, one after another" in runtimes
+    assert '<span class="pre">torch</span>' in runtimes and '<span class="pre">2.13.0</span>' in runtimes
+    guide = (built_book / "when_to_use_what.html").read_text(encoding="utf-8")
+    assert "when_to_use_what.png" in guide and "chapters/04_pytorch_fundamentals.html" in guide
     assert (built_book / "index.html").is_file()
 
 
@@ -50,3 +67,179 @@ def test_chapter_pages_show_outputs_and_launch_links(built_book, notebook):
     assert f"https://colab.research.google.com/github/{slug}/blob/main/{relative}" in page
     assert f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/{relative}" in page
     assert "Reproducibility stamp" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# The website in a real browser: headless Chromium (Debian's package, which `make test` installs
+# when missing) driven by Playwright, against the built site served on localhost.
+
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+SEARCH_TERM, SEARCH_PAGE = "Simpson", "chapters/01_introduction_to_machine_learning_and_python.html"
+
+
+def toc_pages() -> list[str]:
+    """Every page of the table of contents, as paths relative to the site root, in book order."""
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                pages.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return [f"{page}.html" for page in pages]
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium binary (the /usr/bin/chromium wrapper is a shell script)."""
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium") or ""):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("Chromium is not installed: `make test` installs Debian's chromium package "
+                "(or run `sudo apt-get install chromium`)")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(built_book)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_executable(),
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url: str):
+    """Load ``url``; return the page and every console error, page error and failed request."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"uncaught exception: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} ({request.failure})"))
+    page.on("response", lambda response: problems.append(f"HTTP {response.status}: {response.url}")
+            if response.status >= 400 else None)
+    page.goto(url, wait_until="load")
+    # lazy images load only near the viewport: ask for all of them, then wait for the network to settle
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(img => img.loading = 'eager')")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+    return page, problems
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode("utf-8", errors="replace")
+
+
+@pytest.mark.parametrize("path", toc_pages())
+def test_page_in_a_real_browser(browser, site, path):
+    page, problems = open_page(browser, site + path)
+    try:
+        assert not problems, f"{path}: " + "\n".join(problems)
+        heading = page.locator("main h1").first
+        assert heading.count() == 1, f"{path} has no <h1>"
+        h1_text = heading.evaluate("h => h.firstChild.textContent").strip()
+        assert h1_text and page.title().startswith(h1_text), (path, page.title(), h1_text)
+        broken = page.evaluate("Array.from(document.images).filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+        assert not broken, f"{path}: images that did not load: {broken}"
+
+        links = set(page.eval_on_selector_all("a[href]", "anchors => anchors.map(a => a.href)"))
+        internal = sorted(link for link in links if link.startswith(site))
+        assert internal, f"{path}: no internal links at all"
+        pages: dict[str, str] = {}
+        for link in internal:
+            target, _, fragment = link.partition("#")
+            try:
+                pages.setdefault(target, fetch(target))
+            except urllib.error.HTTPError as error:
+                pytest.fail(f"{path}: link {link} -> HTTP {error.code}")
+            if fragment and target.endswith(".html"):
+                assert re.search(rf'id="{re.escape(fragment)}"', pages[target]), f"{path}: no #{fragment} in {target}"
+
+        if path.startswith("chapters/"):
+            notebook = path.removesuffix(".html") + ".ipynb"
+            config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+            slug = config["repository"]["url"].removeprefix("https://github.com/")
+            colab = [link for link in links if link.startswith("https://colab.research.google.com/")]
+            assert len(colab) >= 1 and set(colab) == {f"https://colab.research.google.com/github/{slug}/blob/main/{notebook}"}, colab
+            assert page.locator(f'a[href*="mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/{notebook}"]').count() >= 1
+            assert site + f"_sources/{notebook}" in links, "the download button must offer the notebook"
+            assert page.locator(".cell_output img").count() >= 3, f"{path}: figures missing"
+            assert page.locator("main h2").count() >= 4, f"{path}: sections missing"
+            solutions = page.locator("details.hide")
+            assert solutions.count() >= 1, f"{path}: no collapsed cells"
+            assert page.locator("details.hide[open]").count() == 0, f"{path}: a solution is expanded"
+        if page.locator("main .math").count():  # LaTeX on the page: MathJax (vendored) must typeset it
+            page.locator("mjx-container").first.wait_for(timeout=15_000)
+        if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+            page.locator(".jupyter-widgets").first.wait_for(timeout=15_000)  # saved widgets are drawn
+        if path == toc_pages()[0]:  # the landing page tells a newcomer everything in one screen
+            box = page.locator("main p", has_text="What you need").bounding_box()
+            assert box and box["y"] + box["height"] <= 900, f"the landing page needs more than one screen: {box}"
+            assert page.locator("main table tbody tr").count() == 12, "the landing page lists the twelve chapters"
+        if path == toc_pages()[0] or path == "chapters/04_pytorch_fundamentals.html":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SCREENSHOTS / f"{Path(path).stem}.png")
+    finally:
+        page.close()
+
+
+def test_search_box_finds_a_term_from_chapter_1(browser, site):
+    page, problems = open_page(browser, site + "intro.html")
+    try:
+        page.locator("button.search-button__button, .search-button-field").first.click()
+        search_box = page.locator("#pst-search-dialog input[name=q], .bd-search input[name=q]").first
+        search_box.fill(SEARCH_TERM)
+        search_box.press("Enter")
+        page.wait_for_url("**/search.html?q=*")
+        result = page.locator(f'#search-results a[href*="{SEARCH_PAGE}"]')
+        result.first.wait_for(timeout=15_000)
+        assert not problems, "\n".join(problems)
+        page.screenshot(path=SCREENSHOTS / "search.png")
+    finally:
+        page.close()
+
+
+def test_vendored_browser_assets_match_their_recorded_checksums():
+    vendor = REPO_ROOT / "_static" / "vendor"
+    readme = (vendor / "README.md").read_text(encoding="utf-8")
+    recorded = dict(re.findall(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", readme, flags=re.MULTILINE))
+    own = {"README.md", "widgets-setup.js"}
+    present = {p.relative_to(vendor).as_posix() for p in vendor.rglob("*") if p.is_file() and p.name not in own}
+    assert set(recorded) == present, "update the table in _static/vendor/README.md"
+    for name, digest in recorded.items():
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, f"{name} changed"
+
+
+def test_diagrams_are_what_tools_make_diagrams_draws(tmp_path):
+    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "make_diagrams.py"), str(tmp_path)], check=True)
+    drawn = sorted(tmp_path.glob("*.png"))
+    assert drawn, "tools/make_diagrams.py drew nothing"
+    for png in drawn:
+        assert png.read_bytes() == (REPO_ROOT / "images" / png.name).read_bytes(), (
+            f"images/{png.name} is stale: run `python tools/make_diagrams.py`")

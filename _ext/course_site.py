@@ -1,0 +1,140 @@
+"""Sphinx extension for the course website (loaded by ``_config.yml``, ``sphinx.local_extensions``).
+
+- ``course-runtimes``: the measured runtimes table, generated from ``runtimes.csv``.
+- ``course-versions``: the pinned library versions, generated from ``requirements.txt``.
+- The vendored scripts in ``_static/vendor`` load only where Sphinx and MyST-NB ask for them.
+- Each page lists every script once (sphinx-thebe's set-up script was included twice).
+- The remote "Open in Colab" badge image in each notebook's first cell is shown from a local
+  copy (``_static/open-in-colab.svg``), so pages load no third-party images and work offline;
+  the notebooks keep the remote badge, which is what GitHub and Colab display.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parents[1]
+REMOTE_COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+LOCAL_COLAB_BADGE = "/_static/open-in-colab.svg"  # "/" = relative to the book's root folder
+PIN = re.compile(r"^\s*(?P<name>[A-Za-z0-9_.\-\[\]]+)\s*(?P<spec>(==|>=)[^#]*?)\s*(#.*)?$")
+
+
+class LocalColabBadge(SphinxTransform):
+    """Point the Colab badge image at the local copy before Sphinx collects the images."""
+
+    default_priority = 100
+
+    def apply(self, **kwargs) -> None:
+        for image in self.document.findall(nodes.image):
+            if image.get("uri") == REMOTE_COLAB_BADGE:
+                image["uri"] = LOCAL_COLAB_BADGE
+                image["candidates"] = {"*": LOCAL_COLAB_BADGE}
+
+
+class MarkdownTableDirective(SphinxDirective):
+    """A directive that renders a Markdown table built from a repository file."""
+
+    source_file = ""
+
+    def rows(self) -> list[list[str]]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def run(self) -> list[nodes.Node]:
+        path = ROOT / self.source_file
+        self.env.note_dependency(str(path))  # rebuild the page when the file changes
+        header, *body = self.rows()
+        lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        container = nodes.container(classes=[f"course-{self.name}"])
+        self.state.nested_parse(StringList(lines, source=str(path)), self.content_offset, container)
+        return [container]
+
+
+class RuntimesTable(MarkdownTableDirective):
+    """Chapter, CPU seconds, GPU seconds (when measured) and the date each was measured."""
+
+    source_file = "runtimes.csv"
+
+    def rows(self) -> list[list[str]]:
+        with (ROOT / self.source_file).open(encoding="utf-8") as handle:
+            records = list(csv.DictReader(handle))
+        rows = [["chapter", "CPU seconds", "GPU seconds", "last verified"]]
+        for record in records:
+            link = f"[{record['chapter']}](chapters/{record['notebook']})"
+            gpu = record["gpu_seconds"] or "not measured yet"
+            dates = sorted(d for d in (record["cpu_measured"], record["gpu_measured"]) if d)
+            rows.append([link, record["cpu_seconds"], gpu, dates[-1] if dates else ""])
+        total = sum(int(record["cpu_seconds"]) for record in records)
+        rows.append(["**whole book, one after another**", f"**{total}**", "", ""])
+        return rows
+
+
+def installed_version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+class VersionsTable(MarkdownTableDirective):
+    """Every pinned library in requirements.txt with its version."""
+
+    source_file = "requirements.txt"
+
+    def rows(self) -> list[list[str]]:
+        rows = [["library", "version"]]
+        for line in (ROOT / self.source_file).read_text(encoding="utf-8").splitlines():
+            match = PIN.match(line)
+            if match:
+                spec = match["spec"].strip()
+                if spec.startswith("=="):
+                    version = f"`{spec.removeprefix('==')}`"
+                else:  # a range: also say which version built this site
+                    version = f"`{spec}` (this build: `{installed_version(match['name'])}`)"
+                rows.append([f"`{match['name']}`", version])
+        return rows
+
+
+VENDORED_PREFIX = "vendor/"  # _static/vendor: see its README.md
+
+
+def load_vendored_scripts_only_where_needed(app: Sphinx, config) -> None:
+    """Jupyter Book adds every .js file under _static to every page; the vendored MathJax and
+    widget scripts must load only through ``mathjax_path`` and ``nb_ipywidgets_js``, once each."""
+    config.html_js_files = [
+        entry for entry in config.html_js_files
+        if not (isinstance(entry, str) and entry.startswith(VENDORED_PREFIX))
+    ]
+
+
+def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Sphinx-thebe registers its inline set-up script twice, which declares a ``const`` twice
+    (an uncaught SyntaxError in every page's console); keep the first copy of each script."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        # the second copy has filename "" where the first has None: compare what the tag will say
+        key = (getattr(script, "filename", None) or "",
+               tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"][:] = unique  # in place: later handlers may still append to this list
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    app.connect("config-inited", load_vendored_scripts_only_where_needed)
+    app.connect("html-page-context", drop_duplicate_scripts, priority=900)  # after the others add theirs
+    app.add_transform(LocalColabBadge)
+    app.add_directive("course-runtimes", RuntimesTable)
+    app.add_directive("course-versions", VersionsTable)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
