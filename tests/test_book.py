@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from utils.execute import toc_notebooks
+from utils.execute import toc_files, toc_notebooks
 from utils.paths import REPO_ROOT
 
 HTML = REPO_ROOT / "_build" / "html"
@@ -55,8 +55,7 @@ def test_landing_page_and_runtimes_page(built_book):
 
 @pytest.mark.parametrize("notebook", toc_notebooks(), ids=lambda p: p.stem)
 def test_chapter_pages_show_outputs_and_launch_links(built_book, notebook):
-    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
-    slug = config["repository"]["url"].removeprefix("https://github.com/")
+    slug = repository_slug()
     relative = notebook.relative_to(REPO_ROOT).as_posix()
     page = (built_book / relative).with_suffix(".html").read_text(encoding="utf-8")
     figures = re.findall(r'<img[^>]+src="\.\./_images/[^"]+\.png"', page)
@@ -79,21 +78,13 @@ SEARCH_TERM, SEARCH_PAGE = "Simpson", "chapters/01_introduction_to_machine_learn
 
 def toc_pages() -> list[str]:
     """Every page of the table of contents, as paths relative to the site root, in book order."""
-    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
+    return [f"{page}.html" for page in toc_files()]
 
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("file"), str):
-                pages.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
 
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return [f"{page}.html" for page in pages]
+def repository_slug() -> str:
+    """``owner/name`` of the repository the Colab and Binder links point at (from _config.yml)."""
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return config["repository"]["url"].removeprefix("https://github.com/")
 
 
 def chromium_executable() -> str:
@@ -183,8 +174,7 @@ def test_page_in_a_real_browser(browser, site, path):
 
         if path.startswith("chapters/"):
             notebook = path.removesuffix(".html") + ".ipynb"
-            config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
-            slug = config["repository"]["url"].removeprefix("https://github.com/")
+            slug = repository_slug()
             colab = [link for link in links if link.startswith("https://colab.research.google.com/")]
             assert len(colab) >= 1 and set(colab) == {f"https://colab.research.google.com/github/{slug}/blob/main/{notebook}"}, colab
             assert page.locator(f'a[href*="mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/{notebook}"]').count() >= 1

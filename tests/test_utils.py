@@ -312,6 +312,14 @@ def test_record_runtime_updates_one_column_and_keeps_the_rest(tmp_path):
         execute.record_runtime(csv_path, "x", "x.ipynb", -1, "cpu", day)
 
 
+def test_toc_files_lists_every_page_root_first(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - file: chapters/01_x\n"
+                   "  - caption: B\n    chapters:\n      - file: guide\n", encoding="utf-8")
+    assert execute.toc_files(toc) == ["intro", "chapters/01_x", "guide"]
+    assert execute.toc_files()[0] == "intro" and "runtimes" in execute.toc_files()
+
+
 def test_toc_notebooks_and_titles():
     import nbformat
 

@@ -22,26 +22,31 @@ RUNTIME_COLUMNS = ("chapter", "notebook", "cpu_seconds", "cpu_measured", "gpu_se
 DEVICE_KINDS = ("cpu", "gpu")
 
 
-def toc_notebooks(toc: Path | None = None) -> list[Path]:
-    """Return the notebooks listed in ``_toc.yml``, in book order (chapter 1)."""
+def toc_files(toc: Path | None = None) -> list[str]:
+    """Return every page of ``_toc.yml`` (the root first), without suffix, in book order (chapter 1)."""
     import yaml
 
     toc = REPO_ROOT / "_toc.yml" if toc is None else toc
-    found: list[Path] = []
+    data = yaml.safe_load(toc.read_text(encoding="utf-8"))
+    found: list[str] = [data["root"]] if isinstance(data.get("root"), str) else []
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
-            file = node.get("file")
-            if isinstance(file, str) and (REPO_ROOT / f"{file}.ipynb").is_file():
-                found.append(REPO_ROOT / f"{file}.ipynb")
+            if isinstance(node.get("file"), str):
+                found.append(node["file"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for value in node:
                 walk(value)
 
-    walk(yaml.safe_load(toc.read_text(encoding="utf-8")))
+    walk({key: value for key, value in data.items() if key != "root"})
     return found
+
+
+def toc_notebooks(toc: Path | None = None) -> list[Path]:
+    """Return the notebooks listed in ``_toc.yml``, in book order (chapter 1)."""
+    return [REPO_ROOT / f"{file}.ipynb" for file in toc_files(toc) if (REPO_ROOT / f"{file}.ipynb").is_file()]
 
 
 def notebook_title(nb: dict) -> str:
