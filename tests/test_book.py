@@ -76,9 +76,8 @@ SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 SEARCH_TERM, SEARCH_PAGE = "Simpson", "chapters/01_introduction_to_machine_learning_and_python.html"
 
 
-def toc_pages() -> list[str]:
-    """Every page of the table of contents, as paths relative to the site root, in book order."""
-    return [f"{page}.html" for page in toc_files()]
+PAGES = [f"{page}.html" for page in toc_files()]  # every page of _toc.yml, relative to the site root
+LANDING_PAGE = PAGES[0]
 
 
 def repository_slug() -> str:
@@ -147,7 +146,7 @@ def fetch(url: str) -> str:
         return response.read().decode("utf-8", errors="replace")
 
 
-@pytest.mark.parametrize("path", toc_pages())
+@pytest.mark.parametrize("path", PAGES)
 def test_page_in_a_real_browser(browser, site, path):
     page, problems = open_page(browser, site + path)
     try:
@@ -188,11 +187,11 @@ def test_page_in_a_real_browser(browser, site, path):
             page.locator("mjx-container").first.wait_for(timeout=15_000)
         if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
             page.locator(".jupyter-widgets").first.wait_for(timeout=15_000)  # saved widgets are drawn
-        if path == toc_pages()[0]:  # the landing page tells a newcomer everything in one screen
+        if path == LANDING_PAGE:  # the landing page tells a newcomer everything in one screen
             box = page.locator("main p", has_text="What you need").bounding_box()
             assert box and box["y"] + box["height"] <= 900, f"the landing page needs more than one screen: {box}"
             assert page.locator("main table tbody tr").count() == 12, "the landing page lists the twelve chapters"
-        if path == toc_pages()[0] or path == "chapters/04_pytorch_fundamentals.html":
+        if path == LANDING_PAGE or path == "chapters/04_pytorch_fundamentals.html":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=SCREENSHOTS / f"{Path(path).stem}.png")
     finally:
@@ -200,7 +199,7 @@ def test_page_in_a_real_browser(browser, site, path):
 
 
 def test_search_box_finds_a_term_from_chapter_1(browser, site):
-    page, problems = open_page(browser, site + "intro.html")
+    page, problems = open_page(browser, site + LANDING_PAGE)
     try:
         page.locator("button.search-button__button, .search-button-field").first.click()
         search_box = page.locator("#pst-search-dialog input[name=q], .bd-search input[name=q]").first
