@@ -84,7 +84,7 @@ lab: env
 	$(BIN)/jupyter lab --notebook-dir=chapters
 
 execute: env
-	$(BIN)/python -m utils.execute $(NB)
+	$(BIN)/python -m tools.execute $(NB)
 
 clean:
 	rm -rf _build artifacts .pytest_cache

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from utils.execute import toc_files, toc_notebooks
+from tools.execute import toc_files, toc_notebooks
 from utils.paths import REPO_ROOT
 
 HTML = REPO_ROOT / "_build" / "html"

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 
-from utils.execute import RUNTIMES_CSV, notebook_title, toc_notebooks
+from tools.execute import RUNTIMES_CSV, notebook_title, toc_notebooks
 from utils.paths import REPO_ROOT
 
 NOTEBOOKS = toc_notebooks()

@@ -1,6 +1,6 @@
 """Set metric bands from several seeds: re-run a notebook once per seed and collect its checks.
 
-Usage: ``python -m utils.seed_sweep chapters/NN_name.ipynb --seeds 0-9``
+Usage: ``python -m tools.seed_sweep chapters/NN_name.ipynb --seeds 0-9``
 
 Each run is a copy of the notebook in which ``random_state=42``, ``seed=42``,
 ``default_rng(42)`` and ``manual_seed(42)`` use the run's seed instead, and in which ``utils.check_metric`` records the
@@ -72,7 +72,7 @@ def sweep(path: Path, seeds: list[int]) -> list[dict]:
     """Run the notebook once per seed; return one row per (seed, check)."""
     import nbformat
 
-    from utils.execute import run_notebook
+    from tools.execute import run_notebook
 
     nb = nbformat.read(path, as_version=4)
     rows = []

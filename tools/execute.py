@@ -1,6 +1,6 @@
 """``make execute``: re-run notebooks top to bottom, in place, and record their wall times.
 
-Usage: ``python -m utils.execute [chapters/NN_name.ipynb ...]`` (default: every notebook in
+Usage: ``python -m tools.execute [chapters/NN_name.ipynb ...]`` (default: every notebook in
 ``_toc.yml``). Times go to ``runtimes.csv`` in the column of this machine's kind: ``gpu`` when
 ``REQUIRE_GPU=1``, else ``cpu``. The book renders that file as a table.
 """

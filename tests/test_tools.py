@@ -1,0 +1,87 @@
+"""Unit tests of the maintainer tools in tools/: make execute and the seed sweep."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tools import execute
+
+
+# ---------------------------------------------------------------- execute (make execute)
+def test_record_runtime_updates_one_column_and_keeps_the_rest(tmp_path):
+    import datetime as dt
+
+    csv_path = tmp_path / "runtimes.csv"
+    day = dt.date(2026, 1, 2)
+    execute.record_runtime(csv_path, "1. Intro", "01_intro.ipynb", 41.6, "cpu", day)
+    execute.record_runtime(csv_path, "2. Next", "02_next.ipynb", 10, "cpu", day)
+    execute.record_runtime(csv_path, "1. Intro", "01_intro.ipynb", 12.2, "gpu", day)
+    rows = pd.read_csv(csv_path, dtype=str, keep_default_na=False).to_dict("records")
+    assert rows[0] == {"chapter": "1. Intro", "notebook": "01_intro.ipynb", "cpu_seconds": "42",
+                       "cpu_measured": "2026-01-02", "gpu_seconds": "12", "gpu_measured": "2026-01-02"}
+    assert rows[1]["gpu_seconds"] == ""
+    with pytest.raises(ValueError, match=r"allowed: \['cpu', 'gpu'\]"):
+        execute.record_runtime(csv_path, "x", "x.ipynb", 1, "tpu", day)
+    with pytest.raises(ValueError, match="negative"):
+        execute.record_runtime(csv_path, "x", "x.ipynb", -1, "cpu", day)
+
+
+def test_toc_files_lists_every_page_root_first(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: intro\nparts:\n  - caption: A\n    chapters:\n      - file: chapters/01_x\n"
+                   "  - caption: B\n    chapters:\n      - file: guide\n", encoding="utf-8")
+    assert execute.toc_files(toc) == ["intro", "chapters/01_x", "guide"]
+    assert execute.toc_files()[0] == "intro" and "runtimes" in execute.toc_files()
+
+
+def test_toc_notebooks_and_titles():
+    import nbformat
+
+    notebooks = execute.toc_notebooks()
+    assert notebooks and all(path.suffix == ".ipynb" for path in notebooks)
+    title = execute.notebook_title(nbformat.read(notebooks[0], as_version=4))
+    assert title.startswith("1. ")
+    with pytest.raises(ValueError, match="no '# Title' heading"):
+        execute.notebook_title({"cells": [{"cell_type": "markdown", "source": "## only H2"}]})
+
+
+# ---------------------------------------------------------------- seed sweep (band setting)
+def test_parse_seeds_accepts_ranges_and_lists():
+    from tools.seed_sweep import parse_seeds
+
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("1,5, 7-8") == [1, 5, 7, 8]
+    with pytest.raises(ValueError, match="bad seed list 'x'"):
+        parse_seeds("x")
+    with pytest.raises(ValueError, match="end is below the start"):
+        parse_seeds("5-2")
+
+
+def test_seeded_copy_replaces_the_seed_and_records_checks(tmp_path):
+    import nbformat
+
+    from tools.seed_sweep import seeded_copy
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("utils.setup_notebook(seed=42)"),
+        nbformat.v4.new_code_cell("model = Forest(random_state=42); rng = np.random.default_rng(42); x = 420; torch.manual_seed(42)"),
+    ])
+    clone = seeded_copy(nb, 7, tmp_path / "records.json")
+    sources = [cell.source for cell in clone.cells]
+    assert sources[0] == "utils.setup_notebook(seed=7)"
+    assert "utils.check_metric = _record_check" in sources[1]
+    assert sources[2] == "model = Forest(random_state=7); rng = np.random.default_rng(7); x = 420; torch.manual_seed(7)"
+    assert "records.json" in sources[-1]
+    assert nb.cells[0].source == "utils.setup_notebook(seed=42)", "the original must stay unchanged"
+
+
+def test_sweep_report_flags_values_outside_the_band():
+    from tools.seed_sweep import report
+
+    rows = [{"seed": s, "check": "acc", "value": v, "at_least": 0.9, "at_most": None} for s, v in [(0, 0.95), (1, 0.97)]]
+    rows += [{"seed": s, "check": "err", "value": v, "at_least": None, "at_most": 0.1} for s, v in [(0, 0.05), (1, 0.2)]]
+    assert report(rows).splitlines() == [
+        "ok  acc: band [0.9, ], min 0.95, max 0.97",
+        "OUT err: band [, 0.1], min 0.05, max 0.2",
+    ]
