@@ -60,18 +60,15 @@ ifeq ($(CAN_UNSHARE),yes)
 OFFLINE := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
 endif
 
-# The browser tests (tests/test_book.py) drive Debian's Chromium through Playwright. Install it when
-# it is missing; this needs root or sudo and the Debian mirror, so it happens before the tests
-# cut the network.
-CHROMIUM := /usr/lib/chromium/chromium
-$(CHROMIUM):
-	@echo "Installing Debian's chromium for the browser tests (apt-get) ..."
-	@SUDO="$$( [ "$$(id -u)" = 0 ] || echo sudo )"; \
-	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
-	@test -x $@ || { echo "ERROR: apt-get did not install $@"; exit 1; }
-
-test: env $(CHROMIUM)
-	@before="$$(git status --porcelain 2>/dev/null || true)"; \
+# The browser tests (tests/test_book.py) drive Chrome or Chromium through Playwright.
+# tools/find_chromium.py finds one before the tests cut the network: PLAYWRIGHT_CHROMIUM if set, one
+# already installed (PATH, /Applications, Playwright's cache), else Playwright's download, else
+# Debian's package with apt-get (root or sudo -n). CHROMIUM_SOURCES picks the steps (default
+# path,playwright,apt; CI: path,apt). The path reaches pytest as PLAYWRIGHT_CHROMIUM.
+test: env
+	@PLAYWRIGHT_CHROMIUM="$$($(BIN)/python tools/find_chromium.py)"; export PLAYWRIGHT_CHROMIUM; \
+	echo "Browser tests use $$PLAYWRIGHT_CHROMIUM"; \
+	before="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ -n "$(OFFLINE)" ]; then echo "Running tests offline: new network namespace with loopback only (unshare -n)"; \
 	else echo "WARNING: unshare -n is not available here; tests run with the network up"; fi; \
 	$(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope; \

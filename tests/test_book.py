@@ -7,6 +7,7 @@ import functools
 import hashlib
 import html
 import http.server
+import os
 import re
 import shutil
 import subprocess
@@ -69,8 +70,9 @@ def test_chapter_pages_show_outputs_and_launch_links(built_book, notebook):
 
 
 # ---------------------------------------------------------------------------------------------
-# The website in a real browser: headless Chromium (Debian's package, which `make test` installs
-# when missing) driven by Playwright, against the built site served on localhost.
+# The website in a real browser: headless Chrome or Chromium (the one tools/find_chromium.py found
+# or installed before `make test` cut the network) driven by Playwright, against the built site
+# served on localhost.
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 SEARCH_TERM, SEARCH_PAGE = "Simpson", "chapters/01_introduction_to_machine_learning_and_python.html"
@@ -87,12 +89,23 @@ def repository_slug() -> str:
 
 
 def chromium_executable() -> str:
-    """Debian's Chromium binary (the /usr/bin/chromium wrapper is a shell script)."""
-    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium") or ""):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("Chromium is not installed: `make test` installs Debian's chromium package "
-                "(or run `sudo apt-get install chromium`)")
+    """``PLAYWRIGHT_CHROMIUM`` (``make test`` sets it), else a Chrome or Chromium already installed.
+
+    Found as tools/find_chromium.py finds one, without installing anything: the tests run offline.
+    """
+    chosen = os.environ.get("PLAYWRIGHT_CHROMIUM", "")
+    if chosen:
+        if not (Path(chosen).is_file() and os.access(chosen, os.X_OK)):
+            pytest.fail(f"PLAYWRIGHT_CHROMIUM={chosen} is not an executable file: point it at a Chrome or "
+                        "Chromium binary, or unset it (`make test` finds or installs one)")
+        return chosen
+    from tools.find_chromium import StepFailed, find_existing
+
+    try:
+        return find_existing(os.environ.get("PATH"), sys.executable)
+    except StepFailed as failure:
+        pytest.fail(f"no browser for the browser tests: {failure} (or run `make test`, which finds or "
+                    "installs one before the tests start)")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
