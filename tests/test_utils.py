@@ -198,11 +198,17 @@ def test_unknown_dataset_error_lists_the_available_names():
         utils.load_dataset(3)
 
 
-def test_every_shipped_file_matches_its_recorded_hash():
-    shipped = utils.data.shipped_files()
-    assert shipped, "data/README.md lists no files"
-    for name in shipped:
-        assert utils.verified_data_path(name).is_file()
+@pytest.mark.parametrize("name", sorted(utils.data.shipped_files()))
+def test_every_shipped_file_matches_its_recorded_hash(name):
+    assert utils.verified_data_path(name).is_file()
+
+
+def test_the_data_readme_table_is_read(tmp_path):
+    readme = (utils.data_dir() / "README.md").read_text(encoding="utf-8")
+    assert "| file | contents | provenance | licence | sha256 |" in readme, "the shipped-files table header is missing"
+    copy = tmp_path / "README.md"
+    copy.write_text(readme + "| `extra.csv` | x | x | CC0 | `" + "0" * 64 + "` |\n", encoding="utf-8")
+    assert utils.data.shipped_files(tmp_path) == {**utils.data.shipped_files(), "extra": ("extra.csv", "0" * 64)}
 
 
 def test_every_file_in_data_is_listed_in_the_readme():
@@ -377,3 +383,96 @@ def test_build_keras_digits_cnn_has_the_course_architecture():
     assert [type(layer).__name__ for layer in model.layers][:2] == ["RandomTranslation", "Conv2D"]
     with pytest.raises(TypeError, match="seed must be an int"):
         utils.build_keras_digits_cnn(seed=1.5)
+
+
+# ---------------------------------------------------------------- checks in a notebook kernel
+def test_check_metric_in_ipython_displays_the_line_with_the_value_in_metadata(monkeypatch):
+    import IPython
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw, metadata: shown.append((data, metadata)))
+    utils.check_metric("test accuracy", np.float64(0.981), at_least=0.97)
+    assert shown == [({"text/plain": "check: test accuracy >= 0.97 ... ok"},
+                      {"course_check": {"name": "test accuracy", "value": 0.981, "at_least": 0.97, "at_most": None}})]
+
+
+# ---------------------------------------------------------------- service
+TINY_APP = '''
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/health")
+def health():
+    return {"status": "ok"}
+
+
+@app.get("/double/{number}")
+def double(number: int):
+    return {"double": 2 * number}
+'''
+
+
+def test_start_service_serves_an_app_and_stops_it(tmp_path):
+    import json
+    import urllib.request
+
+    (tmp_path / "tiny_api.py").write_text(TINY_APP, encoding="utf-8")
+    with utils.start_service("tiny_api:app", tmp_path) as service:
+        assert service.running and service.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(service.url + "/double/21", timeout=5) as response:
+            assert json.load(response) == {"double": 42}
+    assert not service.running
+    assert "Uvicorn running" in (tmp_path / "server.log").read_text()
+
+
+def test_start_service_reports_a_crash_with_the_log(tmp_path):
+    (tmp_path / "broken_api.py").write_text("raise SystemExit('model file missing')\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"(?s)exited with code \d+ before answering.*model file missing"):
+        utils.start_service("broken_api:app", tmp_path, log_path=tmp_path / "broken.log")
+
+
+def test_start_service_reports_a_wrong_health_path(tmp_path):
+    (tmp_path / "tiny_api.py").write_text(TINY_APP, encoding="utf-8")
+    with pytest.raises(RuntimeError, match="answered 404 at /ready; pass the path of its health endpoint"):
+        utils.start_service("tiny_api:app", tmp_path, health_path="/ready")
+
+
+@pytest.mark.parametrize(
+    ("app", "kwargs", "error", "message"),
+    [("tiny_api", {}, ValueError, "must look like 'module:attribute'"),
+     ("tiny-api:app", {}, ValueError, "must look like 'module:attribute'"),
+     ("missing:app", {}, FileNotFoundError, "missing.py is not in"),
+     ("tiny_api:app", {"health_path": "health"}, ValueError, "starting with '/'"),
+     ("tiny_api:app", {"timeout": 0}, ValueError, "positive number of seconds")],
+)
+def test_start_service_rejects_bad_arguments(tmp_path, app, kwargs, error, message):
+    (tmp_path / "tiny_api.py").write_text(TINY_APP, encoding="utf-8")
+    with pytest.raises(error, match=message):
+        utils.start_service(app, tmp_path, **kwargs)
+
+
+def test_free_port_is_bindable():
+    import socket
+
+    port = utils.free_port()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+
+
+def test_plot_cv_scores_sorts_by_mean_and_rejects_bad_scores():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = utils.plot_cv_scores({"a": [0.8, 0.9], "b": [0.95, 0.97], "c": [0.5, 0.6, 0.7]}, "R²", title="t")
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["c", "a", "b"]
+    assert "R²" in ax.get_xlabel() and ax.get_title() == "t"
+    with pytest.raises(ValueError, match="non-empty dict"):
+        utils.plot_cv_scores({}, "R²")
+    with pytest.raises(ValueError, match=r"scores\['x'\] must be 2 or more finite per-fold scores"):
+        utils.plot_cv_scores({"x": [0.5]}, "R²")
+    with pytest.raises(ValueError, match="finite"):
+        utils.plot_cv_scores({"x": [0.5, float("nan")]}, "R²")

@@ -24,9 +24,10 @@ from utils.device import (
 from utils.digits import build_keras_digits_cnn, split_digits_images
 from utils.optional import import_umap
 from utils.paths import REPO_ROOT, artifacts_dir, data_dir
-from utils.plotting import set_plot_style
+from utils.plotting import plot_cv_scores, set_plot_style
 from utils.report import environment_report, format_stamp
 from utils.seeding import SUPPORTED_FRAMEWORKS, seed_everything
+from utils.service import Service, free_port, start_service
 from utils.setup import colab_requirements, install_colab_extras, setup_notebook
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MetricCheckError",
     "REPO_ROOT",
     "SUPPORTED_FRAMEWORKS",
+    "Service",
     "UnknownDatasetError",
     "artifacts_dir",
     "available_datasets",
@@ -44,16 +46,19 @@ __all__ = [
     "data_dir",
     "environment_report",
     "format_stamp",
+    "free_port",
     "gpu_required",
     "import_tensorflow",
     "import_umap",
     "install_colab_extras",
     "load_dataset",
     "native_stderr_silenced",
+    "plot_cv_scores",
     "seed_everything",
     "set_plot_style",
     "setup_notebook",
     "split_digits_images",
+    "start_service",
     "tensorflow_device",
     "torch_device",
     "verified_data_path",

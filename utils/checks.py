@@ -1,9 +1,17 @@
-"""The metric-band check that turns every number the prose states into a test."""
+"""The metric-band check that turns every number the prose states into a test.
+
+In a notebook each verdict is a display output whose metadata (``CHECK_METADATA_KEY``) also
+records the name, the band and the measured value: nbval compares only the visible line, and the
+book's "What this book checks" page reads the values of the committed run from the metadata.
+"""
 
 from __future__ import annotations
 
 import math
 from numbers import Real
+
+
+CHECK_METADATA_KEY = "course_check"
 
 
 class MetricCheckError(AssertionError):
@@ -47,7 +55,8 @@ def check_metric(
 
     Prints e.g. ``check: test accuracy >= 0.97 ... ok`` (no value, so the line is identical
     on every machine) and returns None, so a notebook cell shows only that line; raises
-    :class:`MetricCheckError` outside the band.
+    :class:`MetricCheckError` outside the band. In a notebook the value travels in the output's
+    metadata, unseen.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"check_metric needs a non-empty metric name, got {name!r}")
@@ -61,4 +70,19 @@ def check_metric(
     band = _describe_band(low, high)
     if not in_band(number, low, high):
         raise MetricCheckError(f"check failed: {name} = {number:.4g}, expected {band}")
-    print(f"check: {name} {band} ... ok")
+    record = {"name": name, "value": number, "at_least": low, "at_most": high}
+    _show_verdict(f"check: {name} {band} ... ok", record)
+
+
+def _show_verdict(line: str, record: dict) -> None:
+    """Print ``line``; inside IPython, as a display output carrying ``record`` in its metadata."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python without IPython
+        get_ipython = lambda: None  # noqa: E731
+    if get_ipython() is None:
+        print(line)
+        return
+    from IPython.display import display
+
+    display({"text/plain": line}, raw=True, metadata={CHECK_METADATA_KEY: record})

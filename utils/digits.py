@@ -1,7 +1,8 @@
 """The digits images and the Keras digits CNN that chapters 3 and 4 both train.
 
-Chapter 3 teaches the network in Keras; chapter 4 rebuilds it in PyTorch and compares the two,
-so both chapters take the data split and the Keras model from here, and cannot drift apart.
+Chapter 3 defines and teaches the network in Keras; chapter 4 rebuilds it in PyTorch and trains
+the Keras one again next to it, taking it from here. A test checks that chapter 3's definition
+and this one stay identical, and both chapters take the data split from here.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def split_digits_images(
 
 
 def build_keras_digits_cnn(seed: int = 42) -> Any:
-    """Return the course's Keras digits CNN, 53,002 parameters, uncompiled (chapter 3, rebuilt in PyTorch in chapter 4).
+    """Return chapter 3's Keras digits CNN, 53,002 parameters, uncompiled (chapter 3, used in chapter 4).
 
     ``seed`` fixes the random shifts and the dropout masks.
     """
