@@ -85,3 +85,43 @@ def test_sweep_report_flags_values_outside_the_band():
         "ok  acc: band [0.9, ], min 0.95, max 0.97",
         "OUT err: band [, 0.1], min 0.05, max 0.2",
     ]
+
+
+def test_format_seeds_is_the_inverse_of_parse_seeds():
+    from tools.seed_sweep import format_seeds, parse_seeds
+
+    assert format_seeds([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert parse_seeds(format_seeds([3, 4, 9, 10, 11, 20])) == [3, 4, 9, 10, 11, 20]
+    assert format_seeds([4]) == "4"
+
+
+def test_sweep_summary_round_trips_through_its_csv(tmp_path):
+    from tools.seed_sweep import read_record, summarise, write_record
+
+    rows = [{"seed": s, "check": "acc", "value": v, "at_least": 0.9, "at_most": None} for s, v in [(0, 0.95), (1, 0.97), (2, 0.9312345)]]
+    rows += [{"seed": 0, "check": "err", "value": 0.05, "at_least": None, "at_most": 0.1}]
+    path = tmp_path / "sweeps" / "01_x.csv"
+    write_record(path, summarise(rows))
+    assert read_record(path) == {
+        "acc": {"check": "acc", "seeds": "0-2", "runs": "3", "min": "0.9312345", "max": "0.97"},
+        "err": {"check": "err", "seeds": "0", "runs": "1", "min": "0.05", "max": "0.05"},
+    }
+
+
+def test_run_notebook_runs_in_the_folder_and_leaves_no_kernel_behind(tmp_path):
+    import os
+    import subprocess
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os; print(os.getcwd()); print(os.getpid())")])
+    seconds = execute.run_notebook(nb, tmp_path, timeout=60)
+    assert seconds > 0
+    cwd, pid = nb.cells[0].outputs[0]["text"].split()
+    assert cwd == str(tmp_path)
+    try:
+        os.kill(int(pid), 0)  # signal 0: does the process still exist?
+    except ProcessLookupError:
+        return
+    status = subprocess.run(["ps", "-o", "stat=", "-p", pid], capture_output=True, text=True).stdout.strip()
+    assert status.startswith("Z"), f"the kernel (pid {pid}) is still running after run_notebook returned"

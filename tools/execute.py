@@ -83,18 +83,30 @@ def record_runtime(
 
 def run_notebook(nb, folder: Path, timeout: int = 600) -> float:
     """Run ``nb`` top to bottom in a fresh kernel whose cwd is ``folder``; return wall seconds."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(folder)}},
-        record_timing=False,
-    )
-    start = time.perf_counter()
-    client.execute()
-    return time.perf_counter() - start
+    # The kernel talks over Unix sockets in a private folder, not TCP ports: a port picked for the
+    # kernel can be taken by another process before the kernel binds it, and then a reply is lost
+    # and the run hangs (seen in long seed sweeps while a browser test ran beside them).
+    with tempfile.TemporaryDirectory(prefix="kernel-") as sockets:
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(
+            nb,
+            km=manager,
+            timeout=timeout,
+            resources={"metadata": {"path": str(folder)}},
+            record_timing=False,
+        )
+        start = time.perf_counter()
+        try:
+            client.execute()
+        finally:  # nbclient shuts down only kernels it started itself; this one is ours
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
+        return time.perf_counter() - start
 
 
 def execute_notebook(path: Path, timeout: int = 600) -> float:
