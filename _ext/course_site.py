@@ -2,6 +2,8 @@
 
 - ``course-runtimes``: the measured runtimes table, generated from ``runtimes.csv``.
 - ``course-versions``: the pinned library versions, generated from ``requirements.txt``.
+- ``course-checks``: every ``utils.check_metric`` claim of the committed notebooks, with its band,
+  its value in the committed run and the seed sweep it was set from (``tools/seed_sweeps/``).
 - The vendored scripts in ``_static/vendor`` load only where Sphinx and MyST-NB ask for them.
 - Each page lists every script once (sphinx-thebe's set-up script was included twice).
 - The remote "Open in Colab" badge image in each notebook's first cell is shown from a local
@@ -131,10 +133,112 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, contex
     context["script_files"][:] = unique  # in place: later handlers may still append to this list
 
 
+CHECK_METADATA_KEY = "course_check"  # utils.checks.CHECK_METADATA_KEY (not imported: Sphinx does not need utils)
+SWEEPS = ROOT / "tools" / "seed_sweeps"
+
+
+def describe_band(at_least: float | None, at_most: float | None) -> str:
+    """The band as the check line prints it: ``>= 0.97``, ``<= 1``, ``in [0.72, 0.8]``."""
+    if at_least is not None and at_most is not None:
+        return f"in [{at_least:g}, {at_most:g}]"
+    return f">= {at_least:g}" if at_least is not None else f"<= {at_most:g}"
+
+
+def notebook_checks(path: Path) -> list[dict]:
+    """Every check in a committed notebook, in order: name, band, value, and the ``## `` section it is in."""
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    title, section, found = "", "", []
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            in_fence = False
+            for line in source.splitlines():
+                if line.lstrip().startswith("```"):
+                    in_fence = not in_fence
+                elif not in_fence and line.startswith("# ") and not title:
+                    title = line[2:].strip()
+                elif not in_fence and line.startswith("## "):
+                    section = line[3:].strip()
+            continue
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get(CHECK_METADATA_KEY)
+            if record:
+                found.append({**record, "chapter": title, "section": section})
+    return found
+
+
+def read_sweep(stem: str) -> dict[str, dict]:
+    """The seed-sweep summary of one notebook (written by ``python -m tools.seed_sweep --record``)."""
+    path = SWEEPS / f"{stem}.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["check"]: row for row in csv.DictReader(handle)}
+
+
+def chapter_notebooks() -> list[Path]:
+    return sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+
+class ChecksTable(SphinxDirective):
+    """One row per check of every chapter: where, claim, band, committed value, seed sweep."""
+
+    def run(self) -> list[nodes.Node]:
+        from docutils.nodes import make_id
+
+        rows, chapters = [], 0
+        for path in chapter_notebooks():
+            self.env.note_dependency(str(path))
+            checks = notebook_checks(path)
+            chapters += bool(checks)
+            sweep_path = SWEEPS / f"{path.stem}.csv"
+            if sweep_path.is_file():
+                self.env.note_dependency(str(sweep_path))
+            sweep = read_sweep(path.stem)
+            page = f"chapters/{path.stem}.html"
+            for check in checks:
+                swept = sweep.get(check["name"])
+                seeds = (f"seeds {swept['seeds']}: {float(swept['min']):.4g} to {float(swept['max']):.4g}"
+                         if swept else "not swept")
+                number = check["chapter"].split(".")[0]
+                where = check["section"] if check["section"].startswith(f"{number}.") else f"{number} · {check['section']}"
+                rows.append([
+                    (where, f"{page}#{make_id(check['section'])}"),
+                    check["name"], describe_band(check["at_least"], check["at_most"]), f"{check['value']:.4g}", seeds,
+                ])
+        summary = nodes.paragraph(text=f"{len(rows)} checks in {chapters} chapters.", classes=["course-checks-count"])
+        return [summary, self.table(["where", "claim", "band", "committed run", "seed sweep"], rows)]
+
+    @staticmethod
+    def table(header: list[str], rows: list[list]) -> nodes.table:
+        def cell(content) -> nodes.entry:
+            paragraph = nodes.paragraph()
+            if isinstance(content, tuple):  # (text, link)
+                text, uri = content
+                paragraph += nodes.reference(text, text, refuri=uri, internal=True)
+            else:
+                paragraph += nodes.Text(content)
+            return nodes.entry("", paragraph)
+
+        table = nodes.table(classes=["course-checks"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        group += [nodes.colspec(colwidth=1) for _ in header]
+        head = nodes.thead()
+        head += nodes.row("", *[cell(title) for title in header])
+        body = nodes.tbody()
+        body += [nodes.row("", *[cell(content) for content in row]) for row in rows]
+        group += [head, body]
+        return table
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     app.connect("config-inited", load_vendored_scripts_only_where_needed)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)  # after the others add theirs
     app.add_transform(LocalColabBadge)
     app.add_directive("course-runtimes", RuntimesTable)
     app.add_directive("course-versions", VersionsTable)
+    app.add_directive("course-checks", ChecksTable)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

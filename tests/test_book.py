@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -245,3 +246,17 @@ def test_diagrams_are_what_tools_make_diagrams_draws(tmp_path):
     for png in drawn:
         assert png.read_bytes() == (REPO_ROOT / "images" / png.name).read_bytes(), (
             f"images/{png.name} is stale: run `python tools/make_diagrams.py`")
+
+
+def test_checks_page_lists_every_check_of_every_chapter(built_book):
+    from tests.test_notebooks import check_names_in_source
+
+    page = html.unescape(re.sub(r"<[^>]+>", " ", (built_book / "checks.html").read_text(encoding="utf-8")))
+    page = " ".join(page.split()).translate(str.maketrans("‘’“”", "''\"\""))  # undo Sphinx's smart quotes
+    total = 0
+    for notebook in toc_notebooks():
+        names = check_names_in_source(nbformat.read(notebook, as_version=4))
+        total += len(names)
+        for name in names:
+            assert " ".join(name.split()) in page, f"the checks page does not list {notebook.name}: {name!r}"
+    assert re.search(rf"\b{total} checks in \d+ chapters\.", page), f"the checks page should count {total} checks"

@@ -116,8 +116,13 @@ def test_sections_takeaways_and_exercises(notebook):
     exercises_at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
     solutions = [c for c in nb.cells[exercises_at:] if c.cell_type == "code"]
     assert solutions, "Exercises need solution cells"
-    for cell in solutions:
-        assert {"hide-input", "hide-cell"} & set(cell.metadata.get("tags", [])), "solutions must be collapsed"
+    for cell in solutions:  # hide-cell collapses the output too, so the website spoils nothing
+        assert "hide-cell" in cell.metadata.get("tags", []), f"solution [{cell.execution_count}] must be tagged hide-cell"
+    after = "\n".join(c.source for c in nb.cells[exercises_at:] if c.cell_type == "markdown")
+    exercises = re.findall(r"^\*\*Exercise (\d+)\.\*\*", after, flags=re.MULTILINE)
+    assert exercises == [str(n) for n in range(1, len(exercises) + 1)], f"exercises numbered 1..n, found {exercises}"
+    explanations = re.findall(r"^<details>\s*<summary>Explanation</summary>.+?^</details>", after, flags=re.MULTILINE | re.DOTALL)
+    assert len(explanations) == len(exercises), "each exercise needs its explanation in a collapsed <details> block"
 
 
 def test_outputs_come_from_one_top_to_bottom_run(notebook):
@@ -223,3 +228,84 @@ def test_everything_imported_is_pinned():
         if not dists & pinned:
             missing[module] = sorted(dists) or ["not installed"]
     assert not missing, f"imported but not pinned in requirements.txt: {missing}"
+
+
+# ---------------------------------------------------------------- metric checks and their seed sweeps
+def _course_site():
+    """The book's Sphinx extension, which reads the checks out of the committed notebooks."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_site", REPO_ROOT / "_ext" / "course_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_names_in_source(nb) -> list[str]:
+    """The name of every ``utils.check_metric(...)`` call in the notebook's code, in order."""
+    names = []
+    for cell in code_cells(nb):
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check_metric"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "utils"):
+                first = node.args[0] if node.args else None
+                assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
+                    f"check_metric needs its name as a string literal (the checks page lists it): {ast.unparse(node)[:80]}")
+                names.append(first.value)
+    return names
+
+
+def test_every_check_ran_once_and_holds_in_the_committed_run(notebook):
+    from utils.checks import in_band
+
+    path, nb = notebook
+    in_source = check_names_in_source(nb)
+    duplicates = sorted({name for name in in_source if in_source.count(name) > 1})
+    assert not duplicates, f"{path.name}: check names must be unique in a chapter: {duplicates}"
+    recorded = _course_site().notebook_checks(path)
+    assert [check["name"] for check in recorded] == in_source, (
+        f"{path.name}: the stored outputs do not show one verdict per check_metric call: run `make execute`")
+    for check in recorded:
+        assert in_band(check["value"], check["at_least"], check["at_most"]), check
+        assert check["section"], f"{check['name']!r} comes before the first '## ' section"
+
+
+def test_every_band_holds_over_its_seed_sweep(notebook):
+    from tools.seed_sweep import SWEEPS_DIR, parse_seeds, read_record
+    from utils.checks import in_band
+
+    path, nb = notebook
+    sweep_file = SWEEPS_DIR / f"{path.stem}.csv"
+    assert sweep_file.is_file(), f"no seed sweep for {path.name}: run `python -m tools.seed_sweep {path.relative_to(REPO_ROOT)} --record`"
+    sweep = read_record(sweep_file)
+    checks = {check["name"]: check for check in _course_site().notebook_checks(path)}
+    assert set(sweep) == set(checks), (
+        f"{sweep_file.name} and the notebook list different checks: only in the notebook "
+        f"{sorted(set(checks) - set(sweep))}, only in the sweep {sorted(set(sweep) - set(checks))}; re-run the sweep")
+    for name, record in sweep.items():
+        assert set(range(20)) <= set(parse_seeds(record["seeds"])), f"{name!r} was swept over {record['seeds']}, not 0-19"
+        band = (checks[name]["at_least"], checks[name]["at_most"])
+        for value in (float(record["min"]), float(record["max"])):
+            assert in_band(value, *band), f"{path.name}: {name!r} reached {value:.4g} in the sweep, outside its band {band}"
+
+
+def test_chapter_3_cnn_is_the_one_utils_gives_chapter_4():
+    """Chapter 3 defines the digits CNN where it teaches it; chapter 4 imports utils.build_keras_digits_cnn."""
+    import utils
+
+    utils.import_tensorflow()
+    import keras
+
+    nb = load(REPO_ROOT / "chapters" / "03_deep_dive_into_tensorflow.ipynb")
+    [cell] = [c for c in code_cells(nb) if c.source.startswith("def build_digits_cnn(")]
+    definition = cell.source.split("\n\n\nkeras.backend.clear_session()")[0]
+    namespace = {"keras": keras}
+    exec(compile(definition, "chapter 3", "exec"), namespace)
+
+    def layers(model):
+        return [{key: value for key, value in layer.get_config().items() if key != "name"} for layer in model.layers]
+
+    in_chapter, in_utils = namespace["build_digits_cnn"](seed=7), utils.build_keras_digits_cnn(seed=7)
+    assert layers(in_chapter) == layers(in_utils), "chapter 3's build_digits_cnn and utils.build_keras_digits_cnn differ"
+    assert in_chapter.count_params() == in_utils.count_params() == 53_002
