@@ -66,12 +66,14 @@ def test_seeded_copy_replaces_the_seed_and_records_checks(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("utils.setup_notebook(seed=42)"),
         nbformat.v4.new_code_cell("model = Forest(random_state=42); rng = np.random.default_rng(42); x = 420; torch.manual_seed(42)"),
+        nbformat.v4.new_code_cell("SEED = 42\nDEFAULT_SEED = 42"),
     ])
     clone = seeded_copy(nb, 7, tmp_path / "records.json")
     sources = [cell.source for cell in clone.cells]
     assert sources[0] == "utils.setup_notebook(seed=7)"
     assert "utils.check_metric = _record_check" in sources[1]
     assert sources[2] == "model = Forest(random_state=7); rng = np.random.default_rng(7); x = 420; torch.manual_seed(7)"
+    assert sources[3] == "SEED = 7\nDEFAULT_SEED = 42", "only a line that is exactly `SEED = 42` is a seed"
     assert "records.json" in sources[-1]
     assert nb.cells[0].source == "utils.setup_notebook(seed=42)", "the original must stay unchanged"
 

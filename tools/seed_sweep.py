@@ -34,6 +34,7 @@ SEED_PATTERNS = (
     (re.compile(r"\bseed=42\b"), "seed={seed}"),
     (re.compile(r"\bdefault_rng\(42\)"), "default_rng({seed})"),
     (re.compile(r"\bmanual_seed\(42\)"), "manual_seed({seed})"),
+    (re.compile(r"^SEED = 42$", re.MULTILINE), "SEED = {seed}"),  # a chapter that names its seed once
 )
 RECORDER = '''
 import json as _json
