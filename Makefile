@@ -16,7 +16,8 @@ export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
 
-# REQUIRE_GPU=1 (the GPU runner) installs TensorFlow with its CUDA libraries instead of tensorflow-cpu.
+# REQUIRE_GPU=1 (the GPU runner) installs TensorFlow with its CUDA libraries instead of tensorflow-cpu,
+# and xgboost (with CUDA) instead of xgboost-cpu.
 ifeq ($(filter $(REQUIRE_GPU),1 true yes on),)
 FLAVOUR := cpu
 else
@@ -40,7 +41,7 @@ $(INSTALLED): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing requirements ($(FLAVOUR)) into $(VENV) ..."
 	@if [ "$(FLAVOUR)" = gpu ]; then \
-	  sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt > $(VENV)/requirements-gpu.txt; \
+	  sed -e 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' -e 's/^xgboost-cpu==/xgboost==/' requirements.txt > $(VENV)/requirements-gpu.txt; \
 	  $(BIN)/python -m pip install -q -r $(VENV)/requirements-gpu.txt; \
 	else \
 	  $(BIN)/python -m pip install -q -r requirements.txt; \

