@@ -258,6 +258,20 @@ def _course_site():
     return module
 
 
+def test_checks_page_describes_bands_and_reads_sweeps_as_utils_and_tools_do():
+    """The Sphinx extension keeps its own copies (it imports neither utils nor tools); they must agree."""
+    from tools.seed_sweep import SWEEPS_DIR, read_record
+    from utils.checks import CHECK_METADATA_KEY, _describe_band
+
+    site = _course_site()
+    assert site.CHECK_METADATA_KEY == CHECK_METADATA_KEY
+    assert site.SWEEPS == SWEEPS_DIR
+    for band in [(0.97, None), (None, 1e-8), (0.72, 0.8), (-0.02, 0.0)]:
+        assert site.describe_band(*band) == _describe_band(*band), band
+    for path in NOTEBOOKS:
+        assert site.read_sweep(path.stem) == read_record(SWEEPS_DIR / f"{path.stem}.csv"), path.name
+
+
 def check_names_in_source(nb) -> list[str]:
     """The name of every ``utils.check_metric(...)`` call in the notebook's code, in order."""
     names = []
