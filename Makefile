@@ -78,8 +78,20 @@ test: env
 	  echo "ERROR: the tests changed files tracked by git:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
 	fi
 
+# JupyterLab refuses to start as root without --allow-root; containers, dev boxes and cloud VMs
+# often run as root, so `make lab` adds it there (and says so). jupyterlab/overrides.json (no
+# "Jupyter news?" pop-up, no update checks) is copied into this virtual environment's JupyterLab
+# settings, not into the user's own. LAB_ARGS passes more options, e.g. LAB_ARGS="--port=8890".
+USER_ID ?= $(shell id -u)
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d
+LAB_ALLOW_ROOT := $(if $(filter 0,$(USER_ID)),--allow-root)
+LAB_ARGS ?=
+ROOT_NOTE := make lab: you are root (a container or a VM?), so JupyterLab gets --allow-root
+
 lab: env
-	$(BIN)/jupyter lab --notebook-dir=chapters
+	@mkdir -p $(LAB_SETTINGS) && cp jupyterlab/overrides.json $(LAB_SETTINGS)/ml-course.json
+	@$(if $(LAB_ALLOW_ROOT),echo "$(ROOT_NOTE)")
+	$(BIN)/jupyter lab --notebook-dir=chapters $(LAB_ALLOW_ROOT) $(LAB_ARGS)
 
 execute: env
 	$(BIN)/python -m tools.execute $(NB)

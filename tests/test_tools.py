@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pandas as pd
 import pytest
 
 from tools import execute
+from utils.paths import REPO_ROOT
 
 
 # ---------------------------------------------------------------- execute (make execute)
@@ -127,3 +130,46 @@ def test_run_notebook_runs_in_the_folder_and_leaves_no_kernel_behind(tmp_path):
         return
     status = subprocess.run(["ps", "-o", "stat=", "-p", pid], capture_output=True, text=True).stdout.strip()
     assert status.startswith("Z"), f"the kernel (pid {pid}) is still running after run_notebook returned"
+
+
+def test_set_repo_url_rewrites_the_setting_and_every_copy(tmp_path):
+    from tools import set_repo_url as tool
+
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/old-owner/course\n  branch: main\n")
+    (tmp_path / "intro.md").write_text("git clone https://github.com/old-owner/course && cd course\n"
+                                       "see https://github.com/old-owner/course-extras and https://github.com/other/course\n")
+    notebook = tmp_path / "ch.ipynb"
+    notebook.write_text('{"source": ["[![Open In Colab](x)](https://colab.research.google.com/github/old-owner/course/blob/main/ch.ipynb)",'
+                        ' "subprocess.run([\\"git\\", \\"clone\\", \\"https://github.com/old-owner/course\\", str(ROOT)])"]}')
+    (tmp_path / "untracked.md").write_text("https://github.com/old-owner/course\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "_config.yml", "intro.md", "ch.ipynb"], cwd=tmp_path, check=True)
+
+    changed = tool.set_repo_url("https://github.com/new-owner/ml", root=tmp_path)
+
+    assert sorted(p.name for p in changed) == ["_config.yml", "ch.ipynb", "intro.md"]
+    assert tool.configured_url(tmp_path) == "https://github.com/new-owner/ml"
+    intro = (tmp_path / "intro.md").read_text()
+    assert "git clone https://github.com/new-owner/ml && cd" in intro
+    assert "https://github.com/old-owner/course-extras" in intro and "https://github.com/other/course" in intro
+    text = notebook.read_text()
+    assert "colab.research.google.com/github/new-owner/ml/blob/main/ch.ipynb" in text and "old-owner" not in text
+    assert "old-owner" in (tmp_path / "untracked.md").read_text()  # only files git tracks are touched
+
+
+@pytest.mark.parametrize("bad", ["github.com/a/b", "https://github.com/a/b/", "https://github.com/a/b.git", "https://gitlab.com/a/b", "https://github.com/a"])
+def test_set_repo_url_rejects_what_is_not_a_github_repository_url(bad):
+    from tools import set_repo_url as tool
+
+    with pytest.raises(ValueError, match="https://github.com/OWNER/NAME"):
+        tool.slug_of(bad)
+
+
+def test_every_copy_of_the_course_url_is_one_set_repo_url_rewrites():
+    """A copy of the URL in a form the tool would miss would go stale when the course moves."""
+    from tools import set_repo_url as tool
+
+    slug = tool.slug_of(tool.configured_url())
+    for path in tool.tracked_text_files(REPO_ROOT):
+        leftover = tool.rewrite(path.read_text(encoding="utf-8"), slug, "someone-else/elsewhere")
+        assert slug not in leftover, f"{path.relative_to(REPO_ROOT)} mentions {slug} in a form tools/set_repo_url.py does not rewrite"
