@@ -476,3 +476,143 @@ def test_plot_cv_scores_sorts_by_mean_and_rejects_bad_scores():
         utils.plot_cv_scores({"x": [0.5]}, "R²")
     with pytest.raises(ValueError, match="finite"):
         utils.plot_cv_scores({"x": [0.5, float("nan")]}, "R²")
+
+
+# ---------------------------------------------------------------- text (chapters 4 and 9)
+def test_tokenize_words_lowercases_and_keeps_apostrophes():
+    assert utils.tokenize_words("Weren't GREAT: 2 boxes!") == ["weren't", "great", "boxes"]
+    with pytest.raises(TypeError, match="must be a string"):
+        utils.tokenize_words(None)
+
+
+def test_build_vocabulary_numbers_the_most_frequent_words_from_two():
+    vocabulary = utils.build_vocabulary(["b a b", "c b a"], max_words=2)
+    assert vocabulary == {"b": 2, "a": 3}
+    with pytest.raises(ValueError, match="max_words must be a positive int"):
+        utils.build_vocabulary(["a"], max_words=0)
+    with pytest.raises(ValueError, match="found no words"):
+        utils.build_vocabulary(["123 !!"], max_words=5)
+
+
+def test_encode_texts_left_pads_cuts_and_marks_unknown_words():
+    vocabulary = {"good": 2, "tea": 3}
+    encoded = utils.encode_texts(["good tea", "good unknown tea tea", ""], vocabulary, sequence_length=3)
+    assert encoded.tolist() == [[0, 2, 3], [2, 1, 3], [0, 0, 0]]
+    assert str(encoded.dtype) == "torch.int64"
+    with pytest.raises(ValueError, match="sequence_length must be a positive int"):
+        utils.encode_texts(["a"], vocabulary, sequence_length=0)
+    with pytest.raises(ValueError, match="indices from 2 up"):
+        utils.encode_texts(["a"], {"a": 1}, sequence_length=3)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_build_review_classifier_shapes_and_padding(kind, pooling):
+    import torch
+
+    torch.manual_seed(0)
+    model = utils.build_review_classifier(kind, vocabulary_size=10, pooling=pooling, embedding_dim=4, hidden_size=5)
+    words = torch.tensor([[0, 0, 2, 3], [4, 5, 6, 7]])
+    assert model(words).shape == (2, 2)
+    assert model.embedding.padding_idx == 0
+
+
+def test_build_review_classifier_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="unknown recurrent kind 'cnn'"):
+        utils.build_review_classifier("cnn", vocabulary_size=10)
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        utils.build_review_classifier("gru", vocabulary_size=10, pooling="max")
+    with pytest.raises(ValueError, match="vocabulary_size must be a positive int"):
+        utils.build_review_classifier("gru", vocabulary_size=0)
+
+
+def test_chapter_4_review_classifiers_are_the_ones_utils_builds():
+    """Chapter 4 defines its two classifiers where it teaches them; utils must build the same networks."""
+    import nbformat
+    import torch
+    from torch import nn
+
+    nb = nbformat.read(utils.REPO_ROOT / "chapters" / "04_pytorch_fundamentals.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("class ReviewClassifier(")]
+    namespace = {"nn": nn, "vocabulary": dict.fromkeys(range(48))}  # vocabulary_size defaults to len + 2 = 50
+    exec(compile(cell.source, "chapter 4", "exec"), namespace)
+    words = torch.randint(0, 50, (3, 12))
+    words[0, :5] = 0  # some padding
+    for layer, kind in [(nn.RNN, "rnn"), (nn.GRU, "gru"), (nn.LSTM, "lstm")]:
+        for chapter_class, pooling in [(namespace["ReviewClassifier"], "last"), (namespace["MeanPooledReviewClassifier"], "mean")]:
+            torch.manual_seed(3)
+            in_chapter = chapter_class(layer)
+            torch.manual_seed(3)
+            in_utils = utils.build_review_classifier(kind, vocabulary_size=50, pooling=pooling)
+            assert [(k, v.shape) for k, v in in_chapter.state_dict().items()] == [(k, v.shape) for k, v in in_utils.state_dict().items()]
+            assert torch.equal(in_chapter(words), in_utils(words)), (kind, pooling)
+
+
+def test_minilm_dir_holds_the_packaged_weights_and_forbids_the_hub(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    folder = utils.minilm_dir()
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+# ---------------------------------------------------------------- training loop (chapter 9)
+def _toy_problem():
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 2, generator=generator)
+    y = (X[:, 0] + X[:, 1] > 0).long()
+    return X, y
+
+
+def test_fit_classifier_learns_and_is_repeatable():
+    import torch
+    from torch import nn
+
+    X, y = _toy_problem()
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = nn.Linear(2, 2)
+        history = utils.fit_classifier(model, X, y, num_epochs=20, lr=0.05, batch_size=32, validation=(X, y), seed=1)
+        results.append(model.weight.detach().clone())
+    assert torch.equal(results[0], results[1])
+    assert history["val_accuracy"][-1] >= 0.95 and history["loss"][-1] < history["loss"][0]
+    assert history["best_epoch"] >= 1 and history["seconds"] > 0
+    predictions = utils.predict_logits(model, X, batch_size=7).argmax(dim=1)
+    assert (predictions == y).float().mean() >= 0.95
+
+
+def test_fit_classifier_keep_best_restores_the_best_validation_epoch():
+    import torch
+    from torch import nn
+
+    X, y = _toy_problem()
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    history = utils.fit_classifier(model, X, y, num_epochs=6, lr=0.5, validation=(X[:50], y[:50]), keep_best=True)
+    final = (utils.predict_logits(model, X[:50]).argmax(dim=1) == y[:50]).float().mean().item()
+    assert final == pytest.approx(max(history["val_accuracy"]))
+    assert history["val_accuracy"][history["best_epoch"] - 1] == max(history["val_accuracy"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [({"num_epochs": 0, "lr": 0.1}, ValueError, "num_epochs must be a positive int"),
+     ({"num_epochs": 1, "lr": 0}, ValueError, "lr must be a positive number"),
+     ({"num_epochs": 1, "lr": 0.1, "batch_size": 0}, ValueError, "batch_size must be a positive int"),
+     ({"num_epochs": 1, "lr": 0.1, "keep_best": True}, ValueError, "keep_best=True needs validation"),
+     ({"num_epochs": 1, "lr": 0.1, "y_float": True}, TypeError, r"class indices \(torch.long\)")],
+)
+def test_fit_classifier_rejects_bad_arguments(kwargs, error, message):
+    from torch import nn
+
+    X, y = _toy_problem()
+    if kwargs.pop("y_float", False):
+        y = y.float()
+    with pytest.raises(error, match=message):
+        utils.fit_classifier(nn.Linear(2, 2), X, y, **kwargs)
+    with pytest.raises(ValueError, match="same, non-zero length"):
+        utils.fit_classifier(nn.Linear(2, 2), X, y[:10], num_epochs=1, lr=0.1)

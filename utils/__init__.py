@@ -28,6 +28,8 @@ from utils.plotting import plot_cv_scores, set_plot_style
 from utils.report import environment_report, format_stamp
 from utils.seeding import SUPPORTED_FRAMEWORKS, seed_everything
 from utils.service import Service, free_port, start_service
+from utils.text import build_review_classifier, build_vocabulary, encode_texts, minilm_dir, tokenize_words
+from utils.training import fit_classifier, predict_logits
 from utils.setup import colab_requirements, install_colab_extras, setup_notebook
 
 __all__ = [
@@ -41,10 +43,14 @@ __all__ = [
     "artifacts_dir",
     "available_datasets",
     "build_keras_digits_cnn",
+    "build_review_classifier",
+    "build_vocabulary",
     "check_metric",
     "colab_requirements",
     "data_dir",
+    "encode_texts",
     "environment_report",
+    "fit_classifier",
     "format_stamp",
     "free_port",
     "gpu_required",
@@ -52,14 +58,17 @@ __all__ = [
     "import_umap",
     "install_colab_extras",
     "load_dataset",
+    "minilm_dir",
     "native_stderr_silenced",
     "plot_cv_scores",
+    "predict_logits",
     "seed_everything",
     "set_plot_style",
     "setup_notebook",
     "split_digits_images",
     "start_service",
     "tensorflow_device",
+    "tokenize_words",
     "torch_device",
     "verified_data_path",
 ]
