@@ -616,3 +616,25 @@ def test_fit_classifier_rejects_bad_arguments(kwargs, error, message):
         utils.fit_classifier(nn.Linear(2, 2), X, y, **kwargs)
     with pytest.raises(ValueError, match="same, non-zero length"):
         utils.fit_classifier(nn.Linear(2, 2), X, y[:10], num_epochs=1, lr=0.1)
+
+
+# ---------------------------------------------------------------- quiet imports (chapters 9 and 10)
+def _stderr_of(code: str) -> str:
+    import os
+    import subprocess
+
+    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(utils.REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=utils.REPO_ROOT, check=True)
+    return result.stderr
+
+
+def test_import_torchao_prints_nothing_and_returns_the_module():
+    stderr = _stderr_of("import utils; torchao = utils.import_torchao(); assert torchao.__version__; "
+                        "assert utils.import_torchao() is torchao")
+    assert stderr == "", stderr
+
+
+def test_loading_minilm_with_transformers_prints_nothing():
+    """transformers imports torchao when it is installed; minilm_dir() has it imported quietly first."""
+    stderr = _stderr_of("import utils; from transformers import AutoModel; AutoModel.from_pretrained(utils.minilm_dir())")
+    assert "Failed to load" not in stderr and "register_constant" not in stderr, stderr

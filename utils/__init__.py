@@ -22,7 +22,7 @@ from utils.device import (
     torch_device,
 )
 from utils.digits import build_keras_digits_cnn, split_digits_images
-from utils.optional import import_umap
+from utils.optional import import_torchao, import_umap
 from utils.paths import REPO_ROOT, artifacts_dir, data_dir
 from utils.plotting import plot_cv_scores, set_plot_style
 from utils.report import environment_report, format_stamp
@@ -55,6 +55,7 @@ __all__ = [
     "free_port",
     "gpu_required",
     "import_tensorflow",
+    "import_torchao",
     "import_umap",
     "install_colab_extras",
     "load_dataset",

