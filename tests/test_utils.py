@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -429,6 +431,39 @@ def test_start_service_serves_an_app_and_stops_it(tmp_path):
     assert "Uvicorn running" in (tmp_path / "server.log").read_text()
 
 
+@pytest.mark.parametrize("ending", ["returns", "is killed"])
+def test_start_service_never_outlives_its_caller(tmp_path, ending):
+    """A caller that forgets stop() (or dies, like a crashed kernel) does not leave a server behind."""
+    import os
+    import signal
+
+    (tmp_path / "tiny_api.py").write_text(TINY_APP, encoding="utf-8")
+    script = (f"import sys, os, signal; sys.path.insert(0, {str(utils.REPO_ROOT)!r}); import utils\n"
+              f"service = utils.start_service('tiny_api:app', {str(tmp_path)!r})\n"
+              "print(service.process.pid, flush=True)\n"
+              + ("os.kill(os.getpid(), signal.SIGKILL)\n" if ending == "is killed" else ""))
+    caller = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    server_pid = int(caller.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)  # raises once the process is gone
+        except ProcessLookupError:
+            return
+        if _is_zombie(server_pid):
+            return
+        time.sleep(0.1)
+    os.kill(server_pid, signal.SIGKILL)
+    pytest.fail(f"the server outlived a caller that {ending}")
+
+
+def _is_zombie(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_start_service_reports_a_crash_with_the_log(tmp_path):
     (tmp_path / "broken_api.py").write_text("raise SystemExit('model file missing')\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"(?s)exited with code \d+ before answering.*model file missing"):
@@ -638,3 +673,67 @@ def test_loading_minilm_with_transformers_prints_nothing():
     """transformers imports torchao when it is installed; minilm_dir() has it imported quietly first."""
     stderr = _stderr_of("import utils; from transformers import AutoModel; AutoModel.from_pretrained(utils.minilm_dir())")
     assert "Failed to load" not in stderr and "register_constant" not in stderr, stderr
+
+
+# ---------------------------------------------------------------- drift (chapters 5 and 11)
+def test_drift_report_flags_a_shifted_column_and_is_chapter_5s():
+    import nbformat
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=500), "colour": rng.choice(["red", "blue"], 500)})
+    clean = pd.DataFrame({"x": rng.normal(size=300), "colour": rng.choice(["red", "blue"], 300)})
+    shifted = clean.assign(x=clean["x"] + 1.0)
+    assert not utils.drift_report(reference, clean)["drift"].any()
+    report = utils.drift_report(reference, shifted)
+    assert report.loc["x", "drift"] and not report.loc["colour", "drift"]
+    assert list(report.columns) == ["test", "p", "adjusted p", "drift"] and list(report["test"]) == ["KS", "chi2"]
+    # chapter 5 defines drift_report where it teaches it; utils' copy must give the same report
+    nb = nbformat.read(utils.REPO_ROOT / "chapters" / "05_the_machine_learning_project_lifecycle.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and "def drift_report(" in c.source]
+    namespace = {"pd": pd}
+    exec(compile(cell.source, "chapter 5", "exec"), namespace)
+    for batch in (clean, shifted):
+        for correction in ("holm", None):
+            pd.testing.assert_frame_equal(namespace["drift_report"](reference, batch, correction=correction),
+                                          utils.drift_report(reference, batch, correction=correction))
+
+
+def test_drift_report_rejects_bad_input():
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    with pytest.raises(TypeError, match="pandas DataFrames"):
+        utils.drift_report(frame, [1, 2])
+    with pytest.raises(ValueError, match=r"lacks reference columns \['x'\]"):
+        utils.drift_report(frame, pd.DataFrame({"y": [1.0]}))
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        utils.drift_report(frame, frame, alpha=1.5)
+    with pytest.raises(ValueError, match="unknown correction 'fdr'"):
+        utils.drift_report(frame, frame, correction="fdr")
+
+
+# ---------------------------------------------------------------- ONNX export (chapter 11)
+def test_export_onnx_writes_a_file_onnx_runtime_runs_at_any_batch_size(tmp_path, capfd):
+    import onnxruntime
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    path = utils.export_onnx(model, torch.zeros(1, 4), tmp_path / "tiny.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    X = torch.randn(5, 4)
+    outputs = session.run(None, {session.get_inputs()[0].name: X.numpy()})[0]
+    assert outputs.shape == (5, 3)
+    assert np.abs(outputs - model(X).detach().numpy()).max() < 1e-5
+    assert "torchvision" not in capfd.readouterr().err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["tiny.onnx"]  # weights inside, no .onnx.data
+
+
+def test_export_onnx_rejects_bad_arguments(tmp_path):
+    import torch
+
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        utils.export_onnx("model", torch.zeros(1, 4), tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match="one input tensor"):
+        utils.export_onnx(torch.nn.Linear(4, 2), [1, 2], tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="must end in .onnx"):
+        utils.export_onnx(torch.nn.Linear(4, 2), torch.zeros(1, 4), tmp_path / "m.pt")

@@ -22,6 +22,8 @@ from utils.device import (
     torch_device,
 )
 from utils.digits import build_keras_digits_cnn, split_digits_images
+from utils.export import export_onnx
+from utils.monitoring import drift_report
 from utils.optional import import_torchao, import_umap
 from utils.paths import REPO_ROOT, artifacts_dir, data_dir
 from utils.plotting import plot_cv_scores, set_plot_style
@@ -48,8 +50,10 @@ __all__ = [
     "check_metric",
     "colab_requirements",
     "data_dir",
+    "drift_report",
     "encode_texts",
     "environment_report",
+    "export_onnx",
     "fit_classifier",
     "format_stamp",
     "free_port",

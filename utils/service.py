@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +51,16 @@ class Service:
         self.stop()
 
 
+def _end_with_parent() -> None:
+    """In the child, before uvicorn starts (Linux): ask for SIGTERM when the parent process dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: atexit (below) still covers a normal exit
+        pass
+
+
 def free_port() -> int:
     """Ask the operating system for a TCP port that is free on 127.0.0.1 (chapter 2)."""
     with socket.socket() as probe:
@@ -73,7 +85,9 @@ def start_service(
     """Start ``uvicorn app`` from ``app_dir`` on a free localhost port; return once ``health_path`` answers 200 (chapter 2, used in chapter 11).
 
     ``app`` is ``"module:attribute"``, e.g. ``"penguin_api:app"`` for ``app_dir/penguin_api.py``.
-    The server's output goes to ``log_path`` (default ``app_dir/server.log``). Raises
+    The server's output goes to ``log_path`` (default ``app_dir/server.log``). The server never
+    outlives its caller: it is stopped when the calling process exits, and on Linux it is also
+    sent SIGTERM if the caller is killed (a notebook whose kernel dies mid-chapter). Raises
     :class:`RuntimeError`, with the log's last lines, when the process exits or does not answer
     within ``timeout`` seconds.
     """
@@ -94,8 +108,10 @@ def start_service(
     log = open(log_path, "wb")  # noqa: SIM115 - closed by Service.stop()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
                "--app-dir", str(app_dir), *extra_args]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                               preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
     service = Service(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, _log=log)
+    atexit.register(service.stop)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
