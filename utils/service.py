@@ -30,6 +30,7 @@ class Service:
 
     def stop(self, timeout: float = 10.0) -> int:
         """Terminate the process, wait for it, close the log; return its exit code."""
+        atexit.unregister(self.stop)  # stopped now: nothing left for the exit hook to do
         if self.process.poll() is None:
             self.process.terminate()
             try:
