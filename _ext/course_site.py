@@ -3,7 +3,9 @@
 - ``course-runtimes``: the measured runtimes table, generated from ``runtimes.csv``.
 - ``course-versions``: the pinned library versions, generated from ``requirements.txt``.
 - ``course-checks``: every ``utils.check_metric`` claim of the committed notebooks, with its band,
-  its value in the committed run and the seed sweep it was set from (``tools/seed_sweeps/``).
+  its value in the committed run, the seed sweep it was set from (``tools/seed_sweeps/``), how far
+  two runs with the same seed differed, the band's margin by the rule of ``utils.checks``, and the
+  ``claim=`` of a deliberately weak band. The table sorts by any column (``_static/course-checks.js``).
 - The vendored scripts in ``_static/vendor`` load only where Sphinx and MyST-NB ask for them.
 - Each page lists every script once (sphinx-thebe's set-up script was included twice).
 - The remote "Open in Colab" badge image in each notebook's first cell is shown from a local
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from pathlib import Path
 
 from docutils import nodes
@@ -133,19 +136,24 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, contex
     context["script_files"][:] = unique  # in place: later handlers may still append to this list
 
 
-CHECK_METADATA_KEY = "course_check"  # utils.checks.CHECK_METADATA_KEY (not imported: Sphinx does not need utils)
-SWEEPS = ROOT / "tools" / "seed_sweeps"
+# The checks page uses the course's own definitions (utils.checks is plain Python with no heavy imports).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from utils.checks import (  # noqa: E402
+    CHECK_METADATA_KEY,
+    SWEEPS_DIR,
+    is_tolerance,
+    looseness,
+    read_sweep_file,
+    short_number,
+)
+from utils.checks import _describe_band as describe_band  # noqa: E402
 
-
-def describe_band(at_least: float | None, at_most: float | None) -> str:
-    """The band as the check line prints it: ``>= 0.97``, ``<= 1``, ``in [0.72, 0.8]``."""
-    if at_least is not None and at_most is not None:
-        return f"in [{at_least:g}, {at_most:g}]"
-    return f">= {at_least:g}" if at_least is not None else f"<= {at_most:g}"
+CHECKS_HEADER = ["where", "check", "band", "committed run", "seed sweep", "same seed twice", "margin", "claim"]
 
 
 def notebook_checks(path: Path) -> list[dict]:
-    """Every check in a committed notebook, in order: name, band, value, and the ``## `` section it is in."""
+    """Every check in a committed notebook, in order: name, band, value, claim and the ``## `` section it is in."""
     import json
 
     nb = json.loads(path.read_text(encoding="utf-8"))
@@ -165,51 +173,64 @@ def notebook_checks(path: Path) -> list[dict]:
         for output in cell.get("outputs", []):
             record = output.get("metadata", {}).get(CHECK_METADATA_KEY)
             if record:
-                found.append({**record, "chapter": title, "section": section})
+                found.append({"claim": None, **record, "chapter": title, "section": section})
     return found
 
 
-def read_sweep(stem: str) -> dict[str, dict]:
+def read_sweep(stem: str) -> dict:
     """The seed-sweep summary of one notebook (written by ``python -m tools.seed_sweep --record``)."""
-    path = SWEEPS / f"{stem}.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["check"]: row for row in csv.DictReader(handle)}
+    path = SWEEPS_DIR / f"{stem}.csv"
+    return read_sweep_file(path) if path.is_file() else {}
 
 
 def chapter_notebooks() -> list[Path]:
     return sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 
 
+def margin_text(check: dict, record) -> str:
+    """The loosest bound's distance beyond the sweep's range, in units of spread (see utils.checks)."""
+    if is_tolerance(check["at_least"], check["at_most"], record):
+        return "tolerance"
+    units = max(looseness(check["at_least"], check["at_most"], record).values())
+    return "∞" if units == float("inf") else f"{units:.1f}"
+
+
+def rerun_text(record) -> str:
+    if record.rerun is None:
+        return "not run"
+    return "identical" if record.rerun == 0 else f"differ by {short_number(record.rerun)}"
+
+
 class ChecksTable(SphinxDirective):
-    """One row per check of every chapter: where, claim, band, committed value, seed sweep."""
+    """One row per check of every chapter: where, check, band, committed value, sweep, rerun, margin, claim."""
 
     def run(self) -> list[nodes.Node]:
         from docutils.nodes import make_id
 
-        rows, chapters = [], 0
+        rows, chapters, claims = [], 0, 0
         for path in chapter_notebooks():
             self.env.note_dependency(str(path))
             checks = notebook_checks(path)
             chapters += bool(checks)
-            sweep_path = SWEEPS / f"{path.stem}.csv"
+            sweep_path = SWEEPS_DIR / f"{path.stem}.csv"
             if sweep_path.is_file():
                 self.env.note_dependency(str(sweep_path))
             sweep = read_sweep(path.stem)
             page = f"chapters/{path.stem}.html"
             for check in checks:
-                swept = sweep.get(check["name"])
-                seeds = (f"seeds {swept['seeds']}: {float(swept['min']):.4g} to {float(swept['max']):.4g}"
-                         if swept else "not swept")
+                record = sweep.get(check["name"])
                 number = check["chapter"].split(".")[0]
                 where = check["section"] if check["section"].startswith(f"{number}.") else f"{number} · {check['section']}"
+                claims += bool(check["claim"])
                 rows.append([
                     (where, f"{page}#{make_id(check['section'])}"),
-                    check["name"], describe_band(check["at_least"], check["at_most"]), f"{check['value']:.4g}", seeds,
+                    check["name"], describe_band(check["at_least"], check["at_most"]), short_number(check["value"]),
+                    record.describe() if record else "not swept", rerun_text(record) if record else "",
+                    margin_text(check, record) if record else "", check["claim"] or "",
                 ])
-        summary = nodes.paragraph(text=f"{len(rows)} checks in {chapters} chapters.", classes=["course-checks-count"])
-        return [summary, self.table(["where", "claim", "band", "committed run", "seed sweep"], rows)]
+        summary = nodes.paragraph(text=f"{len(rows)} checks in {chapters} chapters; {claims} state a deliberately weak claim.",
+                                  classes=["course-checks-count"])
+        return [summary, self.table(CHECKS_HEADER, rows)]
 
     @staticmethod
     def table(header: list[str], rows: list[list]) -> nodes.table:

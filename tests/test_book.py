@@ -259,4 +259,31 @@ def test_checks_page_lists_every_check_of_every_chapter(built_book):
         total += len(names)
         for name in names:
             assert " ".join(name.split()) in page, f"the checks page does not list {notebook.name}: {name!r}"
-    assert re.search(rf"\b{total} checks in \d+ chapters\.", page), f"the checks page should count {total} checks"
+    assert re.search(rf"\b{total} checks in \d+ chapters; \d+ state a deliberately weak claim\.", page), (
+        f"the checks page should count {total} checks")
+
+
+def test_checks_page_sorts_by_margin_in_a_real_browser(browser, site):
+    """The Claims page shows the evidence columns, and a click on "margin" sorts the loosest bands first."""
+    page, problems = open_page(browser, site + "checks.html")
+    try:
+        table = page.locator("table.course-checks")
+        headers = [text.strip() for text in table.locator("thead th").all_inner_texts()]
+        assert [h.rstrip(" ⇅▲▼") for h in headers] == ["where", "check", "band", "committed run", "seed sweep",
+                                                        "same seed twice", "margin", "claim"], headers
+        margin = table.locator("thead th", has_text="margin")
+        margin.locator("button").click()
+        assert margin.get_attribute("aria-sort") == "ascending"
+        margin.locator("button").click()
+        assert margin.get_attribute("aria-sort") == "descending"
+        column = headers.index(next(h for h in headers if h.startswith("margin"))) + 1
+        cells = table.locator(f"tbody tr td:nth-child({column})").all_inner_texts()
+        keys = [float("inf") if c.strip() == "∞" else float("-inf") if c.strip() == "tolerance" else float(c) for c in cells]
+        assert keys == sorted(keys, reverse=True), "sorting by margin did not put the loosest bands first"
+        first = table.locator("tbody tr").first.locator("td").all_inner_texts()
+        assert re.fullmatch(r"\d+ seeds?: .+", first[4].strip()), first
+        assert not problems, "\n".join(problems)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "checks.png")
+    finally:
+        page.close()

@@ -258,18 +258,15 @@ def _course_site():
     return module
 
 
-def test_checks_page_describes_bands_and_reads_sweeps_as_utils_and_tools_do():
-    """The Sphinx extension keeps its own copies (it imports neither utils nor tools); they must agree."""
-    from tools.seed_sweep import SWEEPS_DIR, read_record
-    from utils.checks import CHECK_METADATA_KEY, _describe_band
+def test_checks_page_uses_the_definitions_of_utils_checks():
+    """The Sphinx extension imports utils.checks rather than keeping copies that could drift."""
+    from utils import checks
 
     site = _course_site()
-    assert site.CHECK_METADATA_KEY == CHECK_METADATA_KEY
-    assert site.SWEEPS == SWEEPS_DIR
-    for band in [(0.97, None), (None, 1e-8), (0.72, 0.8), (-0.02, 0.0)]:
-        assert site.describe_band(*band) == _describe_band(*band), band
+    assert site.CHECK_METADATA_KEY == checks.CHECK_METADATA_KEY and site.SWEEPS_DIR == checks.SWEEPS_DIR
+    assert site.describe_band is checks._describe_band
     for path in NOTEBOOKS:
-        assert site.read_sweep(path.stem) == read_record(SWEEPS_DIR / f"{path.stem}.csv"), path.name
+        assert site.read_sweep(path.stem) == checks.read_sweep_file(checks.SWEEPS_DIR / f"{path.stem}.csv"), path.name
 
 
 def check_names_in_source(nb) -> list[str]:
@@ -302,23 +299,52 @@ def test_every_check_ran_once_and_holds_in_the_committed_run(notebook):
         assert check["section"], f"{check['name']!r} comes before the first '## ' section"
 
 
-def test_every_band_holds_over_its_seed_sweep(notebook):
-    from tools.seed_sweep import SWEEPS_DIR, parse_seeds, read_record
-    from utils.checks import in_band
+def _sweep_and_checks(path):
+    from utils.checks import SWEEPS_DIR, read_sweep_file
 
-    path, nb = notebook
     sweep_file = SWEEPS_DIR / f"{path.stem}.csv"
     assert sweep_file.is_file(), f"no seed sweep for {path.name}: run `python -m tools.seed_sweep {path.relative_to(REPO_ROOT)} --record`"
-    sweep = read_record(sweep_file)
+    sweep = read_sweep_file(sweep_file)
     checks = {check["name"]: check for check in _course_site().notebook_checks(path)}
     assert set(sweep) == set(checks), (
         f"{sweep_file.name} and the notebook list different checks: only in the notebook "
         f"{sorted(set(checks) - set(sweep))}, only in the sweep {sorted(set(sweep) - set(checks))}; re-run the sweep")
+    return sweep, checks
+
+
+def test_every_verdict_shows_the_evidence_its_band_rests_on(notebook):
+    """Seeds 0-19 and the shipped seed twice; the committed value inside that range; the line shows it."""
+    from tools.seed_sweep import shipped_seed
+    from utils.checks import CHECK_METADATA_KEY, parse_seeds, verdict_line
+
+    path, nb = notebook
+    sweep, checks = _sweep_and_checks(path)
+    shipped = shipped_seed(nb)
+    shown = {output["metadata"][CHECK_METADATA_KEY]["name"]: output["data"]["text/plain"]
+             for cell in code_cells(nb) for output in cell.get("outputs", [])
+             if CHECK_METADATA_KEY in output.get("metadata", {})}
     for name, record in sweep.items():
-        assert set(range(20)) <= set(parse_seeds(record["seeds"])), f"{name!r} was swept over {record['seeds']}, not 0-19"
-        band = (checks[name]["at_least"], checks[name]["at_most"])
-        for value in (float(record["min"]), float(record["max"])):
-            assert in_band(value, *band), f"{path.name}: {name!r} reached {value:.4g} in the sweep, outside its band {band}"
+        assert set(range(20)) | {shipped} <= set(parse_seeds(record.seeds)), f"{name!r} was swept over {record.seeds}"
+        assert record.shipped_seed == shipped and record.shipped_runs >= 2, (
+            f"{name!r}: the shipped seed {shipped} ran {record.shipped_runs} time(s); the sweep runs it twice")
+        value = checks[name]["value"]
+        assert record.min <= value <= record.max, (
+            f"{path.name}: the committed run gives {name!r} = {value:.4g}, outside its recorded range "
+            f"{record.min:.4g} to {record.max:.4g}: run `python -m tools.seed_sweep {path.relative_to(REPO_ROOT)} --add-committed`")
+        expected = verdict_line(name, checks[name]["at_least"], checks[name]["at_most"], record)
+        assert "".join(shown[name]) == expected, f"{path.name}: the stored verdict is stale (run `make execute`): {shown[name]!r}"
+
+
+def test_every_band_follows_the_margin_rule(notebook):
+    """Headroom of half the spread (and the rerun difference) beyond the sweep; at most 3 units without a claim."""
+    from utils.checks import margin_problems
+
+    path, _ = notebook
+    sweep, checks = _sweep_and_checks(path)
+    broken = {name: problems for name, record in sweep.items()
+              if (problems := margin_problems(checks[name]["at_least"], checks[name]["at_most"], record, checks[name]["claim"]))}
+    assert not broken, f"{path.name}: {len(broken)} band(s) break the margin rule of utils.checks: " + "; ".join(
+        f"{name!r}: {' / '.join(problems)}" for name, problems in broken.items())
 
 
 def test_chapter_3_cnn_is_the_one_utils_gives_chapter_4():

@@ -81,8 +81,8 @@ def test_seeded_copy_replaces_the_seed_and_records_checks(tmp_path):
     assert nb.cells[0].source == "utils.setup_notebook(seed=42)", "the original must stay unchanged"
 
 
-def test_sweep_report_flags_values_outside_the_band():
-    from tools.seed_sweep import report
+def test_sweep_report_flags_values_outside_the_band_and_the_margin_rule():
+    from tools.seed_sweep import report, summarise
 
     rows = [{"seed": s, "check": "acc", "value": v, "at_least": 0.9, "at_most": None} for s, v in [(0, 0.95), (1, 0.97)]]
     rows += [{"seed": s, "check": "err", "value": v, "at_least": None, "at_most": 0.1} for s, v in [(0, 0.05), (1, 0.2)]]
@@ -90,6 +90,45 @@ def test_sweep_report_flags_values_outside_the_band():
         "ok  acc: band [0.9, ], min 0.95, max 0.97",
         "OUT err: band [, 0.1], min 0.05, max 0.2",
     ]
+    loose = [{**row, "at_least": 0.5} if row["check"] == "acc" else row for row in rows]
+    lines = report(loose, summarise(loose, shipped=42)).splitlines()
+    assert lines[1].startswith("    rule: the lower bound is 9.28 units of 0.0485 beyond") and "claim=" in lines[1]
+    assert lines[3] == ("    rule: the upper bound is -0.1 beyond the sweep's range; the rule asks for at least 0.075 "
+                        "(half the spread 0.15, or the rerun difference)")
+
+
+def test_sweep_summary_records_the_shipped_seed_runs_and_merges(tmp_path):
+    from tools.seed_sweep import merge_records, read_record, summarise, write_record
+    from utils.checks import SweepRecord
+
+    rows = [{"seed": s, "check": "acc", "value": v} for s, v in [(0, 0.95), (1, 0.97), (42, 0.96), (42, 0.962)]]
+    rows += [{"seed": 0, "check": "err", "value": 0.05}]
+    [acc, err] = summarise(rows, shipped=42)
+    assert acc == SweepRecord("acc", "0-1,42", 4, 0.95, 0.97, 42, 2, 0.96, 0.962)
+    assert err == SweepRecord("err", "0", 1, 0.05, 0.05, 42, 0, None, None) and err.rerun is None
+    path = tmp_path / "sweeps" / "01_x.csv"
+    write_record(path, [acc, err])
+    assert read_record(path) == {"acc": acc, "err": err}
+    [merged] = merge_records({"acc": acc}, summarise([{"seed": 42, "check": "acc", "value": 0.99}], shipped=42))
+    assert merged == SweepRecord("acc", "0-1,42", 5, 0.95, 0.99, 42, 3, 0.96, 0.99)
+    with pytest.raises(ValueError, match="shipped seed 42, now 7"):
+        merge_records({"acc": acc}, summarise([{"seed": 7, "check": "acc", "value": 0.9}], shipped=7))
+
+
+def test_committed_rows_read_the_stored_verdicts_as_one_shipped_seed_run():
+    import nbformat
+
+    from tools.seed_sweep import committed_rows, shipped_seed
+
+    cell = nbformat.v4.new_code_cell("utils.setup_notebook(seed=42)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "check: ..."}, metadata={
+        "course_check": {"name": "acc", "value": 0.97, "at_least": 0.9, "at_most": None, "claim": None}})]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    assert shipped_seed(nb) == 42
+    assert committed_rows(nb, 42) == [{"seed": 42, "run": "committed", "check": "acc", "value": 0.97,
+                                       "at_least": 0.9, "at_most": None, "claim": None}]
+    with pytest.raises(ValueError, match="no shipped seed"):
+        shipped_seed(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]))
 
 
 def test_format_seeds_is_the_inverse_of_parse_seeds():
@@ -98,19 +137,6 @@ def test_format_seeds_is_the_inverse_of_parse_seeds():
     assert format_seeds([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
     assert parse_seeds(format_seeds([3, 4, 9, 10, 11, 20])) == [3, 4, 9, 10, 11, 20]
     assert format_seeds([4]) == "4"
-
-
-def test_sweep_summary_round_trips_through_its_csv(tmp_path):
-    from tools.seed_sweep import read_record, summarise, write_record
-
-    rows = [{"seed": s, "check": "acc", "value": v, "at_least": 0.9, "at_most": None} for s, v in [(0, 0.95), (1, 0.97), (2, 0.9312345)]]
-    rows += [{"seed": 0, "check": "err", "value": 0.05, "at_least": None, "at_most": 0.1}]
-    path = tmp_path / "sweeps" / "01_x.csv"
-    write_record(path, summarise(rows))
-    assert read_record(path) == {
-        "acc": {"check": "acc", "seeds": "0-2", "runs": "3", "min": "0.9312345", "max": "0.97"},
-        "err": {"check": "err", "seeds": "0", "runs": "1", "min": "0.05", "max": "0.05"},
-    }
 
 
 def test_run_notebook_runs_in_the_folder_and_leaves_no_kernel_behind(tmp_path):

@@ -227,15 +227,38 @@ def test_every_bundled_dataset_loads_offline(name):
 
 
 # ---------------------------------------------------------------- checks
-def test_check_metric_prints_a_stable_verdict(capsys):
+@pytest.fixture
+def sweeps(tmp_path, monkeypatch):
+    """A sweeps folder with a few records, standing in for tools/seed_sweeps/ while a test runs."""
+    from utils.checks import SweepRecord, write_sweep_file
+
+    folder = tmp_path / "seed_sweeps"
+    write_sweep_file(folder / "01_x.csv", [
+        SweepRecord("test accuracy", "0-19,42", 22, 0.9801, 0.984, 42, 2, 0.9811, 0.9811),
+        SweepRecord("error", "0-19,42", 22, 0.01, 0.02, 42, 2, 0.01, 0.01),
+        SweepRecord("r2", "0-19,42", 22, 0.5, 0.5, 42, 2, 0.5, 0.5),
+        SweepRecord("accuracy", "0-19,42", 22, 0.99, 0.995, 42, 2, 0.99, 0.99),
+        SweepRecord("m", "0-19,42", 22, 0.5, 0.6, 42, 2, 0.5, 0.5),
+    ])
+    monkeypatch.setattr(utils.checks, "SWEEPS_DIR", folder)
+    return folder
+
+
+def test_check_metric_prints_a_stable_verdict_with_its_evidence(capsys, sweeps):
     assert utils.check_metric("test accuracy", 0.981234, at_least=0.97) is None
     utils.check_metric("error", 0.01, at_most=0.05)
     utils.check_metric("r2", 0.5, at_least=0.4, at_most=0.6)
     assert capsys.readouterr().out.splitlines() == [
-        "check: test accuracy >= 0.97 ... ok",
-        "check: error <= 0.05 ... ok",
-        "check: r2 in [0.4, 0.6] ... ok",
+        "check: test accuracy >= 0.97 ... ok (21 seeds: 0.98 to 0.984)",
+        "check: error <= 0.05 ... ok (21 seeds: 0.01 to 0.02)",
+        "check: r2 in [0.4, 0.6] ... ok (21 seeds: always 0.5)",
     ]
+
+
+def test_check_metric_without_a_sweep_record_says_how_to_make_one(sweeps):
+    with pytest.raises(utils.MissingSweepError, match=r"no seed sweep has recorded the check 'new metric'.*"
+                                                      r"python -m tools\.seed_sweep"):
+        utils.check_metric("new metric", 0.5, at_least=0.4)
 
 
 @pytest.mark.parametrize(
@@ -243,8 +266,8 @@ def test_check_metric_prints_a_stable_verdict(capsys):
     [(0.96, {"at_least": 0.97}), (0.2, {"at_most": 0.1}), (0.7, {"at_least": 0.4, "at_most": 0.6}),
      (float("inf"), {"at_least": 0.0}), (float("-inf"), {"at_most": 1.0})],
 )
-def test_check_metric_fails_outside_the_band(value, bounds):
-    with pytest.raises(utils.MetricCheckError, match="check failed: m = "):
+def test_check_metric_fails_outside_the_band_and_shows_the_evidence(value, bounds, sweeps):
+    with pytest.raises(utils.MetricCheckError, match=r"check failed: m = .*\(21 seeds: 0\.5 to 0\.6\)"):
         utils.check_metric("m", value, **bounds)
 
 
@@ -255,16 +278,58 @@ def test_check_metric_fails_outside_the_band(value, bounds):
      (("m", True), {"at_least": 0}, TypeError, "must be a real number"),
      (("m", float("nan")), {"at_least": 0}, ValueError, "NaN"),
      (("m", 0.5), {}, ValueError, "needs at_least=, at_most= or both"),
-     (("m", 0.5), {"at_least": 0.9, "at_most": 0.1}, ValueError, "empty band")],
+     (("m", 0.5), {"at_least": 0.9, "at_most": 0.1}, ValueError, "empty band"),
+     (("m", 0.5), {"at_least": 0.1, "claim": " "}, ValueError, "claim= must be a sentence")],
 )
-def test_check_metric_rejects_bad_input(args, kwargs, error, message):
+def test_check_metric_rejects_bad_input(args, kwargs, error, message, sweeps):
     with pytest.raises(error, match=message):
         utils.check_metric(*args, **kwargs)
 
 
-def test_check_metric_accepts_numpy_scalars(capsys):
+def test_check_metric_accepts_numpy_scalars(capsys, sweeps):
     utils.check_metric("accuracy", np.float32(0.99), at_least=0.9)
-    assert capsys.readouterr().out == "check: accuracy >= 0.9 ... ok\n"
+    assert capsys.readouterr().out == "check: accuracy >= 0.9 ... ok (21 seeds: 0.99 to 0.995)\n"
+
+
+def test_sweep_record_round_trips_and_reads_old_files(tmp_path):
+    from utils.checks import SweepRecord, read_sweep_file, write_sweep_file
+
+    record = SweepRecord("acc", "0-19,42", 22, 0.9312345, 0.97, 42, 2, 0.95, 0.951)
+    write_sweep_file(tmp_path / "a.csv", [record])
+    assert read_sweep_file(tmp_path / "a.csv") == {"acc": record}
+    assert record.seed_count == 21 and record.rerun == pytest.approx(0.001)
+    (tmp_path / "old.csv").write_text("check,seeds,runs,min,max\nacc,0-19,20,0.9,0.97\n")
+    old = read_sweep_file(tmp_path / "old.csv")["acc"]
+    assert old.rerun is None and old.shipped_runs == 0 and old.describe() == "20 seeds: 0.9 to 0.97"
+
+
+def test_short_number_keeps_three_digits_and_no_exponent_for_large_values():
+    from utils.checks import short_number
+
+    assert [short_number(v) for v in (0.96234, 456.2, 1349.0, 3.5e-07, -0.0491)] == ["0.962", "456", "1350", "3.5e-07", "-0.0491"]
+
+
+def test_margin_rule_asks_for_headroom_and_forbids_loose_bands_without_a_claim():
+    from utils.checks import SweepRecord, looseness, margin_problems
+
+    record = SweepRecord("acc", "0-19,42", 22, 0.90, 0.94, 42, 2, 0.92, 0.92)  # spread 0.04, unit 0.047
+    assert margin_problems(0.88, None, record) == []  # 0.02 below: half the spread, just enough
+    assert "lower bound is 0.01 beyond" in margin_problems(0.89, None, record)[0]
+    assert looseness(0.70, None, record)["lower"] == pytest.approx(0.2 / 0.047)
+    assert "units of 0.047" in margin_problems(0.70, None, record)[0]
+    assert margin_problems(0.70, None, record, claim="better than chance") == []
+    flaky = SweepRecord("t", "0-19,42", 22, 0.5, 0.6, 42, 2, 0.5, 0.58)  # the same seed moved by 0.08
+    assert "rerun difference" in margin_problems(0.46, None, flaky)[0]
+    exact = SweepRecord("err", "0-19,42", 22, 0.0, 2e-7, 42, 2, 1e-7, 1e-7)
+    assert margin_problems(None, 1e-5, exact) == []  # a tolerance on an exact fact is never "loose"
+    zero = SweepRecord("rebuilt minus masked", "0-19,42", 22, 0.0, 0.0, 42, 2, 0.0, 0.0)
+    assert margin_problems(-1e-6, 1e-6, zero) == [] and margin_problems(-0.1, 0.1, zero) != []
+    constant = SweepRecord("steps", "0-19,42", 22, 15.0, 15.0, 42, 2, 15.0, 15.0)  # unit: 5 % of 15
+    assert margin_problems(14.0, 16.0, constant) == [] and margin_problems(10.0, None, constant) != []
+    ratio = SweepRecord("t-SNE time / PCA time", "0-19,42", 22, 80.0, 5000.0, 42, 2, 400.0, 400.0)
+    assert margin_problems(10.0, None, ratio) == []  # 8x below the smallest: half the spread on a log scale
+    assert "log scale" in margin_problems(40.0, None, ratio)[0]
+    assert "claim=" in margin_problems(1e-6, None, ratio)[0]
 
 
 # ---------------------------------------------------------------- plotting
@@ -388,16 +453,17 @@ def test_build_keras_digits_cnn_has_the_course_architecture():
 
 
 # ---------------------------------------------------------------- checks in a notebook kernel
-def test_check_metric_in_ipython_displays_the_line_with_the_value_in_metadata(monkeypatch):
+def test_check_metric_in_ipython_displays_the_line_with_the_value_in_metadata(monkeypatch, sweeps):
     import IPython
     import IPython.display
 
     shown = []
     monkeypatch.setattr(IPython, "get_ipython", lambda: object())
     monkeypatch.setattr(IPython.display, "display", lambda data, raw, metadata: shown.append((data, metadata)))
-    utils.check_metric("test accuracy", np.float64(0.981), at_least=0.97)
-    assert shown == [({"text/plain": "check: test accuracy >= 0.97 ... ok"},
-                      {"course_check": {"name": "test accuracy", "value": 0.981, "at_least": 0.97, "at_most": None}})]
+    utils.check_metric("test accuracy", np.float64(0.981), at_least=0.97, claim="well above chance")
+    assert shown == [({"text/plain": "check: test accuracy >= 0.97 ... ok (21 seeds: 0.98 to 0.984)"},
+                      {"course_check": {"name": "test accuracy", "value": 0.981, "at_least": 0.97, "at_most": None,
+                                        "claim": "well above chance"}})]
 
 
 # ---------------------------------------------------------------- service

@@ -5,7 +5,7 @@ cheap: TensorFlow, PyTorch and the dataset packages are imported only inside the
 that need them.
 """
 
-from utils.checks import MetricCheckError, check_metric
+from utils.checks import MetricCheckError, MissingSweepError, check_metric
 from utils.data import (
     DataIntegrityError,
     UnknownDatasetError,
@@ -38,6 +38,7 @@ __all__ = [
     "DataIntegrityError",
     "GPURequiredError",
     "MetricCheckError",
+    "MissingSweepError",
     "REPO_ROOT",
     "SUPPORTED_FRAMEWORKS",
     "Service",
