@@ -22,6 +22,7 @@ from utils.device import (
     torch_device,
 )
 from utils.digits import build_keras_digits_cnn, split_digits_images
+from utils.evaluation import bootstrap_interval, reliability_table
 from utils.export import export_onnx
 from utils.monitoring import drift_report
 from utils.optional import import_torchao, import_umap
@@ -45,6 +46,7 @@ __all__ = [
     "UnknownDatasetError",
     "artifacts_dir",
     "available_datasets",
+    "bootstrap_interval",
     "build_keras_digits_cnn",
     "build_review_classifier",
     "build_vocabulary",
@@ -68,6 +70,7 @@ __all__ = [
     "native_stderr_silenced",
     "plot_cv_scores",
     "predict_logits",
+    "reliability_table",
     "seed_everything",
     "set_plot_style",
     "setup_notebook",
