@@ -149,10 +149,40 @@ def test_no_errors_and_no_machine_specific_outputs(notebook):
 def test_enough_checked_cells_and_metric_checks(notebook):
     _, nb = notebook
     checked = [c for c in code_cells(nb) if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
-    assert len(checked) >= 5
+    assert len(checked) >= 10, f"{len(checked)} cells start with # NBVAL_CHECK_OUTPUT; a chapter needs at least 10"
     assert sum("utils.check_metric(" in c.source for c in code_cells(nb)) >= 3
     for cell in checked:  # a checked cell must produce output, or nbval compares nothing
         assert cell.outputs, f"checked cell [{cell.execution_count}] has no output"
+
+
+MAX_CODE_LINES = 30
+# Chapters whose long cells are still to be split, each with the issue that splits them. Remove a
+# chapter from this list when its cells are short; the test then holds it to the limit.
+LONG_CELLS_PENDING = {
+    "03_deep_dive_into_tensorflow": "not yet scheduled",
+    "04_pytorch_fundamentals": "not yet scheduled",
+    "06_supervised_learning_techniques": "issue 27",
+    "07_unsupervised_learning_and_generative_models": "issue 28",
+    "08_reinforcement_learning": "issue 29",
+    "09_natural_language_processing": "issue 29",
+    "11_model_deployment_and_scaling": "issue 30",
+    "12_capstone_projects": "issue 31",
+}
+
+
+def test_no_code_cell_over_30_lines(notebook):
+    """A beginner reads a cell at a glance; plumbing belongs in a tested utils helper or a shown file.
+
+    A cell that writes a file (``%%writefile``) is that file's source, shown whole, and is exempt."""
+    path, nb = notebook
+    long = [(index, len(cell.source.splitlines())) for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and len(cell.source.splitlines()) > MAX_CODE_LINES
+            and not cell.source.startswith("%%writefile")]
+    if path.stem in LONG_CELLS_PENDING:
+        if not long:
+            pytest.fail(f"{path.name} has no cell over {MAX_CODE_LINES} lines: remove it from LONG_CELLS_PENDING")
+        pytest.xfail(f"{len(long)} cells over {MAX_CODE_LINES} lines, to be split ({LONG_CELLS_PENDING[path.stem]})")
+    assert not long, f"{path.name}: code cells over {MAX_CODE_LINES} lines (cell index, lines): {long}"
 
 
 def test_plots_are_png_only(notebook):
