@@ -67,3 +67,48 @@ def test_reliability_table_of_calibrated_probabilities_lies_near_the_diagonal():
 def test_reliability_table_rejects_bad_input_by_name(y, p, bins, message):
     with pytest.raises(ValueError, match=message):
         reliability_table(y, p, bins=bins)
+
+
+# ---------------------------------------------------------------- top-k recommendations (chapter 7)
+from utils.evaluation import precision_recall_at_k, top_k_unseen  # noqa: E402
+
+
+def test_top_k_unseen_skips_seen_items_and_takes_the_highest_scores():
+    scores = np.array([[5.0, 4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    seen = np.array([[True, False, False, False, False], [False, False, False, False, True]])
+    top = top_k_unseen(scores, seen, k=2)
+    assert [sorted(row) for row in top.tolist()] == [[1, 2], [2, 3]]
+
+
+def test_precision_recall_at_k_counts_hits_per_user_and_skips_users_without_relevant_items():
+    scores = np.array([[5.0, 4.0, 3.0, 2.0], [4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0]])
+    seen = np.zeros_like(scores, dtype=bool)
+    relevant = np.array([[True, False, False, True], [False, False, False, False], [True, True, True, True]])
+    precision, recall = precision_recall_at_k(scores, seen, relevant, k=2)
+    # user 0: top 2 = items 0, 1 -> 1 hit of 2 relevant; user 1 skipped; user 2: top 2 = items 3, 2 -> 2 hits of 4
+    assert precision == pytest.approx((1 / 2 + 2 / 2) / 2)
+    assert recall == pytest.approx((1 / 2 + 2 / 4) / 2)
+
+
+def test_precision_at_k_of_a_perfect_ranking_is_one():
+    rng = np.random.default_rng(0)
+    relevant = rng.random((20, 50)) < 0.3
+    relevant[:, :10] = True  # every user has at least 10 relevant items
+    precision, _ = precision_recall_at_k(relevant.astype(float), np.zeros_like(relevant), relevant, k=10)
+    assert precision == 1.0
+
+
+@pytest.mark.parametrize("scores, seen, relevant, k, message", [
+    (np.ones(4), np.zeros(4, bool), np.ones(4, bool), 2, "2-D array"),
+    (np.ones((2, 4)), np.zeros((2, 3), bool), np.ones((2, 4), bool), 2, "same shape"),
+    (np.ones((2, 4)), np.zeros((2, 4)), np.ones((2, 4), bool), 2, "boolean"),
+    (np.full((2, 4), np.nan), np.zeros((2, 4), bool), np.ones((2, 4), bool), 2, "NaN"),
+    (np.ones((2, 4)), np.zeros((2, 4), bool), np.ones((2, 4), bool), 0, "positive integer"),
+    (np.ones((2, 4)), np.array([[True, True, True, False], [False] * 4]), np.zeros((2, 4), bool), 2, "only 1"),
+    (np.ones((2, 4)), np.zeros((2, 4), bool), np.ones((2, 3), bool), 2, "relevant must be"),
+    (np.ones((2, 4)), np.eye(2, 4, dtype=bool), np.eye(2, 4, dtype=bool), 2, "both seen"),
+    (np.ones((2, 4)), np.zeros((2, 4), bool), np.zeros((2, 4), bool), 2, "no user has a relevant item"),
+])
+def test_precision_recall_at_k_rejects_bad_input_with_a_clear_message(scores, seen, relevant, k, message):
+    with pytest.raises(ValueError, match=message):
+        precision_recall_at_k(scores, seen, relevant, k=k)

@@ -22,7 +22,7 @@ from utils.device import (
     torch_device,
 )
 from utils.digits import build_keras_digits_cnn, split_digits_images
-from utils.evaluation import bootstrap_interval, reliability_table
+from utils.evaluation import bootstrap_interval, precision_recall_at_k, reliability_table, top_k_unseen
 from utils.export import export_onnx
 from utils.monitoring import drift_report
 from utils.optional import import_torchao, import_umap
@@ -69,6 +69,7 @@ __all__ = [
     "minilm_dir",
     "native_stderr_silenced",
     "plot_cv_scores",
+    "precision_recall_at_k",
     "predict_logits",
     "reliability_table",
     "seed_everything",
@@ -78,6 +79,7 @@ __all__ = [
     "start_service",
     "tensorflow_device",
     "tokenize_words",
+    "top_k_unseen",
     "torch_device",
     "verified_data_path",
 ]

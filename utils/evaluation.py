@@ -1,4 +1,5 @@
-"""Evaluation helpers: bootstrap intervals and reliability tables (chapter 5, reused in chapter 12)."""
+"""Evaluation helpers: bootstrap intervals and reliability tables (chapter 5, reused in chapter 12),
+and top-k recommendation scores (chapter 7)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["bootstrap_interval", "reliability_table"]
+__all__ = ["bootstrap_interval", "precision_recall_at_k", "reliability_table", "top_k_unseen"]
 
 
 def _as_1d(name: str, values: Any) -> np.ndarray:
@@ -60,3 +61,50 @@ def reliability_table(y_true: Any, probability: Any, bins: int = 10) -> pd.DataF
              "mean predicted": float(probability[which == b].mean()), "share positive": float(y_true[which == b].mean())}
             for b in range(bins) if (which == b).any()]
     return pd.DataFrame(rows).set_index("bin")
+
+
+def _ranking_inputs(scores: Any, seen: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores, seen = np.asarray(scores, dtype=float), np.asarray(seen)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a 2-D array (users x items), got shape {scores.shape}")
+    if seen.shape != scores.shape or seen.dtype != bool:
+        raise ValueError(f"seen must be a boolean array of the same shape as scores {scores.shape}, got {seen.dtype} {seen.shape}")
+    if np.isnan(scores).any():
+        raise ValueError("scores must not hold NaN (use -inf for items that must never be recommended)")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    fewest_unseen = int((~seen).sum(axis=1).min())
+    if fewest_unseen < k:
+        raise ValueError(f"every user needs at least k={k} unseen items to recommend; one has only {fewest_unseen}")
+    return scores, seen
+
+
+def top_k_unseen(scores: Any, seen: Any, k: int = 10) -> np.ndarray:
+    """Each user's ``k`` highest-scoring items among those not marked ``seen`` (chapter 7).
+
+    ``scores`` and ``seen`` are users x items arrays; returns a users x k array of item
+    (column) indices, in no particular order. Items a user has seen are never returned.
+    """
+    scores, seen = _ranking_inputs(scores, seen, k)
+    return np.argpartition(-np.where(seen, -np.inf, scores), k - 1, axis=1)[:, :k]
+
+
+def precision_recall_at_k(scores: Any, seen: Any, relevant: Any, k: int = 10) -> tuple[float, float]:
+    """Mean precision@k and recall@k of the top-k unseen items (chapter 7).
+
+    ``relevant`` marks the held-out items each user liked (users x items, boolean). Only users
+    with at least one relevant item count. Precision@k: the share of a user's k items that are
+    relevant; recall@k: the share of the user's relevant items among the k.
+    """
+    scores, seen = _ranking_inputs(scores, seen, k)
+    relevant = np.asarray(relevant)
+    if relevant.shape != scores.shape or relevant.dtype != bool:
+        raise ValueError(f"relevant must be a boolean array of the same shape as scores {scores.shape}, got {relevant.dtype} {relevant.shape}")
+    if (relevant & seen).any():
+        raise ValueError("an item cannot be both seen (in training) and relevant (held out) for the same user")
+    n_relevant = relevant.sum(axis=1)
+    keep = n_relevant > 0
+    if not keep.any():
+        raise ValueError("no user has a relevant item: precision and recall are undefined")
+    hits = np.take_along_axis(relevant, top_k_unseen(scores, seen, k), axis=1).sum(axis=1)
+    return float(hits[keep].mean() / k), float((hits[keep] / n_relevant[keep]).mean())
