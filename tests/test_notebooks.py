@@ -161,7 +161,6 @@ MAX_CODE_LINES = 30
 LONG_CELLS_PENDING = {
     "03_deep_dive_into_tensorflow": "not yet scheduled",
     "04_pytorch_fundamentals": "not yet scheduled",
-    "07_unsupervised_learning_and_generative_models": "issue 28",
     "08_reinforcement_learning": "issue 29",
     "09_natural_language_processing": "issue 29",
     "11_model_deployment_and_scaling": "issue 30",
