@@ -112,3 +112,9 @@ def test_precision_at_k_of_a_perfect_ranking_is_one():
 def test_precision_recall_at_k_rejects_bad_input_with_a_clear_message(scores, seen, relevant, k, message):
     with pytest.raises(ValueError, match=message):
         precision_recall_at_k(scores, seen, relevant, k=k)
+
+
+def test_top_k_unseen_never_returns_a_seen_item_even_when_unseen_ones_score_minus_infinity():
+    scores = np.array([[9.0, 8.0, -np.inf, -np.inf, 7.0]])
+    seen = np.array([[True, True, False, False, False]])
+    assert sorted(top_k_unseen(scores, seen, k=3)[0].tolist()) == [2, 3, 4]

@@ -79,14 +79,21 @@ def _ranking_inputs(scores: Any, seen: Any, k: int) -> tuple[np.ndarray, np.ndar
     return scores, seen
 
 
+def _top_k(scores: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
+    # an unseen item scored -inf still ranks above every seen one: seen items get -inf, unseen -inf the lowest finite float
+    ranked = np.where(seen, -np.inf, np.maximum(scores, np.finfo(float).min))
+    return np.argpartition(-ranked, k - 1, axis=1)[:, :k]
+
+
 def top_k_unseen(scores: Any, seen: Any, k: int = 10) -> np.ndarray:
     """Each user's ``k`` highest-scoring items among those not marked ``seen`` (chapter 7).
 
     ``scores`` and ``seen`` are users x items arrays; returns a users x k array of item
-    (column) indices, in no particular order. Items a user has seen are never returned.
+    (column) indices, in no particular order. Items a user has seen are never returned, even
+    where unseen items score ``-inf``.
     """
     scores, seen = _ranking_inputs(scores, seen, k)
-    return np.argpartition(-np.where(seen, -np.inf, scores), k - 1, axis=1)[:, :k]
+    return _top_k(scores, seen, k)
 
 
 def precision_recall_at_k(scores: Any, seen: Any, relevant: Any, k: int = 10) -> tuple[float, float]:
@@ -106,5 +113,5 @@ def precision_recall_at_k(scores: Any, seen: Any, relevant: Any, k: int = 10) ->
     keep = n_relevant > 0
     if not keep.any():
         raise ValueError("no user has a relevant item: precision and recall are undefined")
-    hits = np.take_along_axis(relevant, top_k_unseen(scores, seen, k), axis=1).sum(axis=1)
+    hits = np.take_along_axis(relevant, _top_k(scores, seen, k), axis=1).sum(axis=1)
     return float(hits[keep].mean() / k), float((hits[keep] / n_relevant[keep]).mean())
