@@ -13,6 +13,8 @@ NBVAL_WORKERS ?= 1
 # Same environment for `make execute` and `make test`, so stored outputs match what CI runs.
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TQDM_DISABLE := 1
+# transformers draws its own progress bars ("Loading weights"), which TQDM_DISABLE does not reach
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
 
