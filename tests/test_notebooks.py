@@ -146,6 +146,14 @@ def test_no_errors_and_no_machine_specific_outputs(notebook):
                 pytest.fail(f"{path.name} [{cell.execution_count}] writes to stderr: {output.text[:200]!r}")
 
 
+def test_saved_widget_state_belongs_to_a_shown_widget(notebook):
+    """State for widgets no output shows makes the book wait for widgets that never appear."""
+    path, nb = notebook
+    if "widgets" in nb.metadata:
+        views = [o for c in code_cells(nb) for o in c.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert views, f"{path.name}: metadata holds widget state but no output shows a widget (re-run make execute)"
+
+
 def test_enough_checked_cells_and_metric_checks(notebook):
     _, nb = notebook
     checked = [c for c in code_cells(nb) if c.source.startswith("# NBVAL_CHECK_OUTPUT")]

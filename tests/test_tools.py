@@ -49,6 +49,16 @@ def test_toc_notebooks_and_titles():
         execute.notebook_title({"cells": [{"cell_type": "markdown", "source": "## only H2"}]})
 
 
+def test_widget_state_is_kept_only_when_an_output_shows_a_widget():
+    view = {"output_type": "display_data", "data": {execute.WIDGET_VIEW: {"model_id": "a"}}}
+    state = {execute.WIDGET_STATE: {"state": {"a": {}}}}
+    unshown = {"metadata": {"widgets": dict(state)}, "cells": [{"cell_type": "code", "outputs": []}]}
+    assert execute.drop_unshown_widget_state(unshown) is True and "widgets" not in unshown["metadata"]
+    shown = {"metadata": {"widgets": dict(state)}, "cells": [{"cell_type": "code", "outputs": [view]}]}
+    assert execute.drop_unshown_widget_state(shown) is False and "widgets" in shown["metadata"]
+    assert execute.drop_unshown_widget_state({"metadata": {}, "cells": []}) is False
+
+
 # ---------------------------------------------------------------- seed sweep (band setting)
 def test_parse_seeds_accepts_ranges_and_lists():
     from tools.seed_sweep import parse_seeds

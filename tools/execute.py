@@ -109,12 +109,38 @@ def run_notebook(nb, folder: Path, timeout: int = 600) -> float:
         return time.perf_counter() - start
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def drop_unshown_widget_state(nb) -> bool:
+    """Remove saved widget state that no output displays; return True if something was removed.
+
+    A library can open widget models without showing them (transformers' progress bars with
+    ``HF_HUB_DISABLE_PROGRESS_BARS=1``), and nbclient then saves their state in the notebook's
+    metadata. The book would load that state and wait for widgets that never appear.
+    """
+    widgets = nb.get("metadata", {}).get("widgets")
+    if widgets is None:
+        return False
+    shown = any(
+        WIDGET_VIEW in output.get("data", {})
+        for cell in nb.get("cells", [])
+        for output in cell.get("outputs", [])
+    )
+    if shown:
+        return False
+    del nb["metadata"]["widgets"]
+    return True
+
+
 def execute_notebook(path: Path, timeout: int = 600) -> float:
     """Execute ``path`` in place in a fresh kernel (cwd = its folder); return wall seconds."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     seconds = run_notebook(nb, path.parent, timeout)
+    drop_unshown_widget_state(nb)
     nbformat.write(nb, path)
     return seconds
 
