@@ -118,3 +118,28 @@ def test_top_k_unseen_never_returns_a_seen_item_even_when_unseen_ones_score_minu
     scores = np.array([[9.0, 8.0, -np.inf, -np.inf, 7.0]])
     seen = np.array([[True, True, False, False, False]])
     assert sorted(top_k_unseen(scores, seen, k=3)[0].tolist()) == [2, 3, 4]
+
+
+def test_known_item_scores_of_hand_ranked_queries():
+    from utils.evaluation import known_item_scores
+
+    similarity = np.array([[0.9, 0.1, 0.2],   # answer first
+                           [0.8, 0.5, 0.1],   # answer second
+                           [0.3, 0.3, 0.3]])  # a three-way tie: ranks third
+    scores = known_item_scores(similarity, k=2)
+    assert scores == pytest.approx({"top-1": 1 / 3, "top-2": 2 / 3, "MRR": (1 + 1 / 2 + 1 / 3) / 3})
+    assert known_item_scores(np.eye(5), k=3) == {"top-1": 1.0, "top-3": 1.0, "MRR": 1.0}
+
+
+@pytest.mark.parametrize("similarity, k, message", [
+    (np.ones((2, 3)), 1, "square matrix"),
+    (np.ones((1, 1)), 1, "square matrix"),
+    (np.array([[1.0, np.nan], [0.0, 1.0]]), 1, "NaN"),
+    (np.eye(3), 4, "k must be an integer between 1 and the number of documents"),
+    (np.eye(3), 0.5, "k must be an integer"),
+])
+def test_known_item_scores_rejects_bad_input(similarity, k, message):
+    from utils.evaluation import known_item_scores
+
+    with pytest.raises(ValueError, match=message):
+        known_item_scores(similarity, k=k)

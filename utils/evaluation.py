@@ -115,3 +115,22 @@ def precision_recall_at_k(scores: Any, seen: Any, relevant: Any, k: int = 10) ->
         raise ValueError("no user has a relevant item: precision and recall are undefined")
     hits = np.take_along_axis(relevant, _top_k(scores, seen, k), axis=1).sum(axis=1)
     return float(hits[keep].mean() / k), float((hits[keep] / n_relevant[keep]).mean())
+
+
+def known_item_scores(similarity: Any, k: int = 10) -> dict[str, float]:
+    """Scores of a search where query ``i``'s one right answer is document ``i`` (chapter 9's inverse cloze test).
+
+    ``similarity[i, j]`` is how well document ``j`` matches query ``i``. Returns the share of queries
+    whose answer ranks first, the share with it in the top ``k``, and the mean reciprocal rank
+    (ties count against the answer: it ranks below every document scored as high as it).
+    """
+    similarity = np.asarray(similarity, dtype=float)
+    if similarity.ndim != 2 or similarity.shape[0] != similarity.shape[1] or len(similarity) < 2:
+        raise ValueError(f"similarity must be a square matrix (queries x documents, at least 2 x 2), got shape {similarity.shape}")
+    if np.isnan(similarity).any():
+        raise ValueError("similarity holds NaN")
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(similarity):
+        raise ValueError(f"k must be an integer between 1 and the number of documents ({len(similarity)}), got {k!r}")
+    answer = np.diag(similarity)[:, None]
+    rank = (similarity >= answer).sum(axis=1)  # 1 = first; a tie with another document counts against the answer
+    return {"top-1": float((rank == 1).mean()), f"top-{k}": float((rank <= k).mean()), "MRR": float((1 / rank).mean())}
