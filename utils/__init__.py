@@ -30,7 +30,8 @@ from utils.paths import REPO_ROOT, artifacts_dir, data_dir
 from utils.plotting import plot_cv_scores, set_plot_style
 from utils.report import environment_report, format_stamp
 from utils.seeding import SUPPORTED_FRAMEWORKS, seed_everything
-from utils.service import Service, free_port, start_service
+from utils.loadtest import LoadResult, closed_loop, open_loop, raw_post, send_raw
+from utils.service import Service, free_port, save_model_version, start_service
 from utils.text import (build_review_classifier, build_vocabulary, encode_texts, minilm_dir, spacy_english, text_cv_over_C,
                         tokenize_words, verify_spacy_model)
 from utils.training import fit_classifier, predict_logits
@@ -80,6 +81,12 @@ __all__ = [
     "spacy_english",
     "split_digits_images",
     "start_service",
+    "save_model_version",
+    "LoadResult",
+    "closed_loop",
+    "open_loop",
+    "raw_post",
+    "send_raw",
     "text_cv_over_C",
     "tensorflow_device",
     "tokenize_words",

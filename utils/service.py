@@ -132,3 +132,36 @@ def start_service(
     service.stop()
     raise RuntimeError(f"the service {app} did not answer at {health_path} within {timeout:g} s; "
                        f"last lines of {log_path.name}:\n{_last_lines(log_path)}")
+
+
+def save_model_version(model, registry: Path | str, input_example, *, reviewed_types: Sequence[str],
+                       pip_requirements: Sequence[str] | None = None) -> Path:
+    """Save a fitted scikit-learn model as the next version (``1/``, ``2/``, ...) of a folder registry (chapter 11).
+
+    The package is MLflow's sklearn flavour in the skops format, with ``predict_proba`` as its predict
+    function and its signature inferred from ``input_example``. Raises :class:`ValueError`, naming them,
+    when skops would need to trust types outside ``reviewed_types``: a person reviews those first.
+    """
+    import logging
+
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    registry = Path(registry)
+    if isinstance(reviewed_types, str):
+        raise TypeError("reviewed_types must be a list of type names, e.g. ['numpy.dtype'], not one string")
+    needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    unreviewed = sorted(set(needed) - set(reviewed_types))
+    if unreviewed:
+        raise ValueError(f"the model needs types nobody reviewed: {unreviewed}; review them, then add them to reviewed_types")
+    registry.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name) for p in registry.iterdir() if p.is_dir() and p.name.isdigit()]
+    folder = registry / str(max(taken, default=0) + 1)
+    logging.getLogger("mlflow.models.model").setLevel(logging.ERROR)
+    signature = infer_signature(input_example, model.predict_proba(input_example))
+    mlflow.sklearn.save_model(model, folder, signature=signature, input_example=input_example.head(2),
+                              pyfunc_predict_fn="predict_proba", serialization_format="skops",
+                              skops_trusted_types=sorted(needed),
+                              pip_requirements=None if pip_requirements is None else list(pip_requirements))
+    return folder
