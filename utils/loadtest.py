@@ -53,10 +53,15 @@ class LoadResult:
         return row
 
 
-def _encode_requests(url: str, path: str, bodies: Sequence) -> tuple[str, int, list[bytes]]:
+def _split_url(url: str):
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme != "http" or not parts.hostname or not parts.port:
         raise ValueError(f"url must look like 'http://127.0.0.1:8000' (plain HTTP, with a port), got {url!r}")
+    return parts
+
+
+def _encode_requests(url: str, path: str, bodies: Sequence) -> tuple[str, int, list[bytes]]:
+    parts = _split_url(url)
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"path must start with '/', got {path!r}")
     if isinstance(bodies, (str, bytes, dict)) or not isinstance(bodies, Sequence) or not len(bodies):
@@ -203,9 +208,7 @@ def send_raw(url: str, data: bytes, timeout: float = 5.0) -> int | str:
     """
     import socket
 
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if not parts or parts.scheme != "http" or not parts.hostname or not parts.port:
-        raise ValueError(f"url must look like 'http://127.0.0.1:8000' (plain HTTP, with a port), got {url!r}")
+    parts = _split_url(url)
     if not isinstance(data, bytes):
         raise TypeError(f"data must be bytes (the raw request), got {type(data).__name__}")
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as connection:
