@@ -530,6 +530,21 @@ def _is_zombie(pid):
         return False
 
 
+def test_start_service_passes_settings_to_the_server_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("TINY_SETTING", raising=False)
+    (tmp_path / "env_api.py").write_text("import os\nimport fastapi\napp = fastapi.FastAPI()\n"
+                                         "@app.get('/health')\ndef health():\n    return {'setting': os.environ['TINY_SETTING']}\n", encoding="utf-8")
+    import json
+    import urllib.request
+
+    with utils.start_service("env_api:app", tmp_path, env={"TINY_SETTING": "from the caller"}) as service:
+        with urllib.request.urlopen(service.url + "/health", timeout=5) as response:
+            assert json.load(response) == {"setting": "from the caller"}
+    assert "TINY_SETTING" not in __import__("os").environ
+    with pytest.raises(TypeError, match="env must map"):
+        utils.start_service("env_api:app", tmp_path, env={"TINY_SETTING": 3})
+
+
 def test_start_service_reports_a_crash_with_the_log(tmp_path):
     (tmp_path / "broken_api.py").write_text("raise SystemExit('model file missing')\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"(?s)exited with code \d+ before answering.*model file missing"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import signal
 import socket
@@ -11,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -82,10 +83,12 @@ def start_service(
     health_path: str = "/health",
     timeout: float = 30.0,
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Service:
     """Start ``uvicorn app`` from ``app_dir`` on a free localhost port; return once ``health_path`` answers 200 (chapter 2, used in chapter 11).
 
     ``app`` is ``"module:attribute"``, e.g. ``"penguin_api:app"`` for ``app_dir/penguin_api.py``.
+    ``env`` adds environment variables (the service's settings) to the server's environment only.
     The server's output goes to ``log_path`` (default ``app_dir/server.log``). The server never
     outlives its caller: it is stopped when the calling process exits, and on Linux it is also
     sent SIGTERM if the caller is killed (a notebook whose kernel dies mid-chapter). Raises
@@ -104,12 +107,14 @@ def start_service(
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
+    if env is not None and not (isinstance(env, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise TypeError("env must map variable names to string values, e.g. {'MODEL_PACKAGE': str(path)}")
     port = free_port()
     log_path = app_dir / "server.log" if log_path is None else Path(log_path)
     log = open(log_path, "wb")  # noqa: SIM115 - closed by Service.stop()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
                "--app-dir", str(app_dir), *extra_args]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else {**os.environ, **env},
                                preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
     service = Service(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, _log=log)
     atexit.register(service.stop)
