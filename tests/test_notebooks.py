@@ -169,7 +169,6 @@ MAX_CODE_LINES = 30
 LONG_CELLS_PENDING = {
     "03_deep_dive_into_tensorflow": "not yet scheduled",
     "04_pytorch_fundamentals": "not yet scheduled",
-    "12_capstone_projects": "issue 31",
 }
 
 
@@ -378,6 +377,49 @@ def test_every_band_follows_the_margin_rule(notebook):
               if (problems := margin_problems(checks[name]["at_least"], checks[name]["at_most"], record, checks[name]["claim"]))}
     assert not broken, f"{path.name}: {len(broken)} band(s) break the margin rule of utils.checks: " + "; ".join(
         f"{name!r}: {' / '.join(problems)}" for name, problems in broken.items())
+
+
+def _bound_and_read(source: str) -> tuple[set[str], set[str]]:
+    """The names a piece of code binds anywhere (assignments, defs, imports, arguments, loop and comprehension
+    variables) and the names it reads; IPython's top-level ``await`` is allowed."""
+    tree = compile(source, "<cells>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return bound, read
+
+
+def test_each_capstone_runs_on_its_own():
+    """Chapter 12: every project reads only what the chapter's opening cells define (imports, SEED, the
+    scoreboard) and what it defines itself, never a name from another project, so it can be run alone."""
+    import builtins
+
+    nb = load(REPO_ROOT / "chapters" / "12_capstone_projects.ipynb")
+    sections, current = {"(opening cells)": []}, "(opening cells)"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found = re.findall(r"^## (12\.10|12\.[1-9]|Key takeaways|Exercises)\b", cell.source, re.MULTILINE)
+            current = found[-1] if found else current
+        elif not cell.source.startswith("%"):
+            sections.setdefault(current, []).append(cell.source)
+    projects = [name for name in sections if name.startswith("12.")]
+    assert projects == [f"12.{n}" for n in range(1, 11)], projects  # 12.10: the scoreboard
+    shared, _ = _bound_and_read("\n".join(sections["(opening cells)"]))
+    assert "rng" not in shared, "the opening cells must not create a random stream that the projects share"
+    known = shared | set(dir(builtins)) | {"display"}  # display: IPython's, in every notebook
+    for project in projects:
+        bound, read = _bound_and_read("\n".join(sections[project]))
+        borrowed = sorted(read - bound - known)
+        assert not borrowed, f"project {project} reads names it does not define: {borrowed}"
 
 
 def test_chapter_3_cnn_is_the_one_utils_gives_chapter_4():
