@@ -27,13 +27,14 @@ FLAVOUR := gpu
 endif
 INSTALLED := $(VENV)/.installed-$(FLAVOUR)
 
-.PHONY: help env book test lab execute clean distclean
+.PHONY: help env book test lab execute canary clean distclean
 
 help:
 	@echo "make book     build the website from the committed notebooks and print where it is"
 	@echo "make test     unit + structure tests, every notebook re-run offline (nbval), book build and browser tests"
 	@echo "make lab      JupyterLab on chapters/"
 	@echo "make execute  re-run notebooks in place to refresh outputs (one: NB=chapters/01_....ipynb)"
+	@echo "make canary   every notebook against the newest release of every pinned library, in .venv-canary"
 	@echo "make clean    remove _build/ and artifacts/ (distclean also removes .venv)"
 
 env: $(INSTALLED)
@@ -98,8 +99,16 @@ lab: env
 execute: env
 	$(BIN)/python -m tools.execute $(NB)
 
+# The upgrade canary: a second environment (.venv-canary; .venv is never touched) with the newest release
+# of every package in requirements.txt, every notebook run there with its checks, and a report in
+# artifacts/canary/ (report.md, report.json). CANARY_ARGS passes options, e.g. CANARY_ARGS="--reuse".
+CANARY_ARGS ?=
+canary:
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the canary needs Python 3.11, found " + sys.version.split()[0]'
+	$(PYTHON) -m tools.canary $(CANARY_ARGS)
+
 clean:
 	rm -rf _build artifacts .pytest_cache
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-canary

@@ -7,6 +7,9 @@
   two runs with the same seed differed, the band's margin by the rule of ``utils.checks``, and the
   ``claim=`` of a deliberately weak band. The table sorts by any column (``_static/course-checks.js``).
 - The vendored scripts in ``_static/vendor`` load only where Sphinx and MyST-NB ask for them.
+- ``status.json`` (written at the end of every build into the site's root): per chapter, when it was last
+  verified, its runtime, how many checks hold in its committed run, the library versions and the device
+  its reproducibility stamp records, so that a tool can see at a glance what holds.
 - Each page lists every script once (sphinx-thebe's set-up script was included twice).
 - The remote "Open in Colab" badge image in each notebook's first cell is shown from a local
   copy (``_static/open-in-colab.svg``), so pages load no third-party images and work offline;
@@ -255,7 +258,50 @@ class ChecksTable(SphinxDirective):
         return table
 
 
+def reproducibility_stamp(path: Path) -> dict[str, str]:
+    """The ``Reproducibility stamp`` a notebook's setup cell printed in its committed run, as a dict."""
+    import json
+
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", []))
+            if text.startswith("Reproducibility stamp"):
+                pairs = (line.strip().split(None, 1) for line in text.splitlines()[1:] if line.strip())
+                return {pair[0]: pair[1] if len(pair) > 1 else "" for pair in pairs}
+    return {}
+
+
+def chapter_status() -> dict:
+    """What holds, chapter by chapter: the content of ``status.json``."""
+    from utils.checks import in_band
+
+    with (ROOT / "runtimes.csv").open(encoding="utf-8") as handle:
+        runtimes = {record["notebook"]: record for record in csv.DictReader(handle)}
+    chapters = []
+    for path in chapter_notebooks():
+        checks, runtime, stamp = notebook_checks(path), runtimes.get(path.name, {}), reproducibility_stamp(path)
+        held = sum(in_band(check["value"], check["at_least"], check["at_most"]) for check in checks)
+        devices = sorted({value.rsplit(" on ", 1)[1] for key, value in stamp.items() if key in ("torch", "tensorflow") and " on " in value})
+        chapters.append({
+            "chapter": runtime.get("chapter", path.stem), "notebook": f"chapters/{path.name}", "page": f"chapters/{path.stem}.html",
+            "last_verified": max(d for d in (runtime.get("cpu_measured"), runtime.get("gpu_measured"), "") if d is not None) or None,
+            "cpu_seconds": int(runtime["cpu_seconds"]) if runtime.get("cpu_seconds") else None,
+            "gpu_seconds": int(runtime["gpu_seconds"]) if runtime.get("gpu_seconds") else None,
+            "checks": len(checks), "checks_passed": held, "all_checks_pass": held == len(checks),
+            "device": ", ".join(devices) or "cpu", "versions": {k: v for k, v in stamp.items() if k not in ("platform", "seed")},
+            "platform": stamp.get("platform"), "seed": int(stamp["seed"]) if stamp.get("seed", "").isdigit() else None})
+    return {"chapters": chapters, "checks": sum(c["checks"] for c in chapters), "checks_passed": sum(c["checks_passed"] for c in chapters)}
+
+
+def write_status(app: Sphinx, exception) -> None:
+    if exception is None and app.builder.format == "html":
+        import json
+
+        (Path(app.outdir) / "status.json").write_text(json.dumps(chapter_status(), indent=1) + "\n", encoding="utf-8")
+
+
 def setup(app: Sphinx) -> dict[str, object]:
+    app.connect("build-finished", write_status)
     app.connect("config-inited", load_vendored_scripts_only_where_needed)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)  # after the others add theirs
     app.add_transform(LocalColabBadge)

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import html
 import http.server
+import json
 import os
 import re
 import shutil
@@ -49,6 +50,14 @@ def test_landing_page_and_runtimes_page(built_book):
             stem = record["notebook"].removesuffix(".ipynb")
             assert f'href="chapters/{stem}.html"' in runtimes and record["chapter"] in runtimes, stem
     assert "whole book, one after another" in runtimes
+    status = json.loads((built_book / "status.json").read_text(encoding="utf-8"))  # machine-readable, linked here
+    assert 'href="status.json"' in runtimes
+    assert [c["notebook"] for c in status["chapters"]] == [p.relative_to(REPO_ROOT).as_posix() for p in sorted(toc_notebooks())]
+    for chapter in status["chapters"]:
+        assert chapter["all_checks_pass"] and chapter["checks"] >= 3 and chapter["checks_passed"] == chapter["checks"], chapter["notebook"]
+        assert chapter["cpu_seconds"] and re.fullmatch(r"\d{4}-\d{2}-\d{2}", chapter["last_verified"]), chapter["notebook"]
+        assert chapter["versions"]["python"].startswith("3.11") and chapter["device"], chapter["notebook"]
+    assert status["checks"] == sum(c["checks"] for c in status["chapters"])
     assert '<span class="pre">torch</span>' in runtimes and '<span class="pre">2.13.0</span>' in runtimes
     guide = (built_book / "when_to_use_what.html").read_text(encoding="utf-8")
     assert "when_to_use_what.png" in guide and "chapters/04_pytorch_fundamentals.html" in guide
@@ -64,6 +73,9 @@ def test_chapter_pages_show_outputs_and_launch_links(built_book, notebook):
     assert len(figures) >= 3, "the chapter's figures are missing from the page"
     for image in re.findall(r'src="\.\./(_images/[^"]+)"', page):
         assert (built_book / image).is_file(), image
+    for tag in re.findall(r'<img[^>]+src="\.\./_images/[^"]+\.png"[^>]*>', page):  # what a screen reader reads out
+        alt = html.unescape(re.search(r'alt="([^"]*)"', tag).group(1)) if 'alt="' in tag else ""
+        assert len(alt) >= 25 and "_images" not in alt and not alt.endswith(".png"), f"figure without real alt text: {tag[:160]}"
     assert "cell_output" in page
     assert f"https://colab.research.google.com/github/{slug}/blob/main/{relative}" in page
     assert f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/{relative}" in page
@@ -285,5 +297,34 @@ def test_checks_page_sorts_by_margin_in_a_real_browser(browser, site):
         assert not problems, "\n".join(problems)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / "checks.png")
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Accessibility: axe-core (shipped inside axe-playwright-python) audits the main kinds of page, in
+# the theme's light and dark modes; a serious or critical violation fails the test and names it.
+AXE_PAGES = [LANDING_PAGE, "chapters/01_introduction_to_machine_learning_and_python.html", "checks.html", "runtimes.html"]
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']} ({v['impact']}, {len(v['nodes'])} elements): {v['help']}; e.g. {v['nodes'][0]['target']}: "
+            f"{v['nodes'][0].get('failureSummary', '')[:200]}" for v in found if v["impact"] in impacts]
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("path", AXE_PAGES)
+def test_accessibility_audit_finds_nothing_serious(browser, site, path, mode):
+    page, _ = open_page(browser, site + path)
+    try:
+        page.evaluate("mode => { document.documentElement.dataset.theme = mode; document.documentElement.dataset.mode = mode; }", mode)
+        page.wait_for_timeout(300)  # the theme's colour transitions
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"axe-{mode}-{Path(path).stem}.png", full_page=False)
+        problems = axe_violations(page)
+        assert not problems, f"{path} ({mode} mode):\n" + "\n".join(problems)
     finally:
         page.close()

@@ -187,6 +187,17 @@ def test_no_code_cell_over_30_lines(notebook):
     assert not long, f"{path.name}: code cells over {MAX_CODE_LINES} lines (cell index, lines): {long}"
 
 
+def test_every_figure_has_alt_text(notebook):
+    """myst-nb takes a figure's alt text from its cell's metadata; without it the website's alt is a file path.
+    `python -m tools.alt_text --write` drafts the missing ones from the cell's titles and labels."""
+    from tools.alt_text import alt_of, figure_cells
+
+    path, nb = notebook
+    lacking = [index for index, cell in enumerate(nb.cells) if cell in figure_cells(nb)
+               and (len(alt_of(cell)) < 25 or re.search(r"_images|\.png\b|^\.{0,2}/", alt_of(cell)))]
+    assert not lacking, f"{path.name}: figure cells without alt text {lacking}; run `python -m tools.alt_text --write` and edit"
+
+
 def test_plots_are_png_only(notebook):
     _, nb = notebook
     for cell in code_cells(nb):
@@ -261,22 +272,43 @@ def _imported_modules(source: str) -> set[str]:
     return names
 
 
-def test_everything_imported_is_pinned():
-    modules = set()
-    for path in NOTEBOOKS:
-        for cell in code_cells(load(path)):
-            modules |= _imported_modules(cell.source)
-    for path in [*(REPO_ROOT / "utils").glob("*.py"), *(REPO_ROOT / "chapters").glob("*.py")]:  # chapters/: course files
-        modules |= _imported_modules(path.read_text(encoding="utf-8"))
-    pinned = {re.split(r"[=<>\[]", line)[0].lower().replace("_", "-") for line in requirement_lines()}
-    providers = metadata.packages_distributions()
+def _pinned() -> set[str]:
+    return {re.split(r"[=<>\[]", line)[0].lower().replace("_", "-") for line in requirement_lines()}
+
+
+def unpinned_imports(modules: set[str]) -> dict[str, list[str]]:
+    """The imported modules that no pinned requirement provides (a distribution that is only a dependency
+    of a pin does not count: the next release of the pin may drop it), with the distributions that do."""
+    providers, pinned = metadata.packages_distributions(), _pinned()
     local = {"utils", "google", "penguin_service"}  # the course's own modules; google.colab exists only on Colab
     missing = {}
     for module in sorted(modules - set(sys.stdlib_module_names) - local):
         dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
         if not dists & pinned:
             missing[module] = sorted(dists) or ["not installed"]
+    return missing
+
+
+def test_everything_imported_is_pinned():
+    """Every import of every notebook cell (files written by %%writefile included), utils and chapters/*.py."""
+    modules = set()
+    for path in NOTEBOOKS:
+        for cell in code_cells(load(path)):
+            modules |= _imported_modules(cell.source)
+    for path in [*(REPO_ROOT / "utils").glob("*.py"), *(REPO_ROOT / "chapters").glob("*.py")]:  # chapters/: course files
+        modules |= _imported_modules(path.read_text(encoding="utf-8"))
+    missing = unpinned_imports(modules)
     assert not missing, f"imported but not pinned in requirements.txt: {missing}"
+
+
+def test_an_import_that_only_a_dependency_provides_is_caught():
+    pinned, providers = _pinned(), metadata.packages_distributions()
+    transitive = sorted(m for m, dists in providers.items() if m.isidentifier() and m not in sys.stdlib_module_names
+                        and not {d.lower().replace("_", "-") for d in dists} & pinned)
+    assert transitive, "every installed module is pinned: nothing to test with"
+    source = f"import numpy\nfrom {transitive[0]} import something\nimport module_nobody_ships\n%pip list\n"
+    assert unpinned_imports(_imported_modules(source)) == {transitive[0]: unpinned_imports({transitive[0]})[transitive[0]],
+                                                           "module_nobody_ships": ["not installed"]}
 
 
 # ---------------------------------------------------------------- metric checks and their seed sweeps

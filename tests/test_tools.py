@@ -209,3 +209,65 @@ def test_every_copy_of_the_course_url_is_one_set_repo_url_rewrites():
     for path in tool.tracked_text_files(REPO_ROOT):
         leftover = tool.rewrite(path.read_text(encoding="utf-8"), slug, "someone-else/elsewhere")
         assert slug not in leftover, f"{path.relative_to(REPO_ROOT)} mentions {slug} in a form tools/set_repo_url.py does not rewrite"
+
+
+# ---------------------------------------------------------------- tools.alt_text
+def test_alt_text_is_drafted_from_titles_labels_and_legend():
+    from tools.alt_text import describe
+
+    source = ('fig, (a, b) = plt.subplots(1, 2)\na.plot(x, y, label="training")\na.plot(x, z, label=f"validation ({n})")\n'
+              'a.set(title="Loss by epoch", xlabel="epoch", ylabel="loss")\nb.bar(names, values)\nb.set_title("Final scores")\n'
+              'fig.suptitle(f"Run {seed}")\nplt.show()\n')
+    text = describe(source)
+    assert text.startswith("Line chart and bar chart titled “Loss by epoch”; “Final scores”; “Run …”.")
+    assert "Vertical axis: loss." in text and "Horizontal axis: epoch." in text and "Legend: training; validation (…)." in text
+    assert describe("plt.imshow(image)\nplt.axis('off')\n") == ""  # nothing to draft from: a person writes it
+
+
+def test_alt_text_tool_lists_what_lacks_alt_text_and_fills_it(tmp_path, capsys):
+    import nbformat
+
+    from tools.alt_text import alt_of, main
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('plt.plot(x)\nplt.title("Rising line")\nplt.ylabel("y")\nplt.show()')
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]
+    nb.cells = [cell]
+    path = tmp_path / "figure.ipynb"
+    nbformat.write(nb, path)
+    assert main([str(path)]) == 1 and "no alt text" in capsys.readouterr().out
+    assert main(["--write", str(path)]) == 0
+    assert alt_of(nbformat.read(path, as_version=4).cells[0]) == "Line chart titled “Rising line”. Vertical axis: y."
+    assert main([str(path)]) == 0
+
+
+# ---------------------------------------------------------------- tools.canary
+def test_canary_unpins_everything_but_holds_torch(tmp_path):
+    from tools import canary
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# comment\ntorch==2.13.0\nnumpy==2.4.6  # note\njupyter-book>=1.0.4.post1,<2\nkeras[jax]==3.15.1\n"
+                            "-r other.txt\n", encoding="utf-8")
+    packages = canary.pins(requirements)
+    assert [(p["name"], p["pinned"]) for p in packages] == [("torch", "2.13.0"), ("numpy", "2.4.6"), ("jupyter-book", ">=1.0.4.post1,<2"),
+                                                          ("keras", "3.15.1")]
+    wanted, constraints = canary.canary_requirements(packages)
+    assert wanted.split() == ["torch==2.13.0", "numpy", "jupyter-book", "keras[jax]"] and constraints.split() == ["torch==2.13.0"]
+
+
+def test_canary_report_names_each_failure(tmp_path, monkeypatch):
+    from tools import canary
+
+    monkeypatch.setattr(canary, "REPORT_DIR", tmp_path)
+    report = {"date": "2026-12-07", "python": "3.11.7", "installed": True, "install_seconds": 300.0,
+              "packages": [{"name": "torch", "pinned": "2.13.0", "newest": "2.13.0"}, {"name": "numpy", "pinned": "2.4.6", "newest": "2.5.0"}],
+              "notebooks": [{"notebook": "05_x.ipynb", "status": "fail", "seconds": 61.0, "crashed": None,
+                             "failing_checks": [{"cell": 12, "error": "MetricCheckError", "message": "check failed: a = 0.7, expected >= 0.8"}],
+                             "errors": [], "new_warnings": [{"cell": 3, "line": "FutureWarning: x is deprecated"}]},
+                            {"notebook": "01_y.ipynb", "status": "pass", "seconds": 12.0, "crashed": None,
+                             "failing_checks": [], "errors": [], "new_warnings": []}]}
+    canary.write_report(report)
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "1 pass, 1 fail, 0 crashed" in text and "| numpy | 2.4.6 | 2.5.0 | newer |" in text and "held: newer torch" in text
+    assert "failing check (cell 12): check failed: a = 0.7, expected >= 0.8" in text and "FutureWarning: x is deprecated" in text
+    assert (tmp_path / "report.json").is_file()
