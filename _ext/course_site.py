@@ -284,7 +284,7 @@ def chapter_status() -> dict:
         devices = sorted({value.rsplit(" on ", 1)[1] for key, value in stamp.items() if key in ("torch", "tensorflow") and " on " in value})
         chapters.append({
             "chapter": runtime.get("chapter", path.stem), "notebook": f"chapters/{path.name}", "page": f"chapters/{path.stem}.html",
-            "last_verified": max(d for d in (runtime.get("cpu_measured"), runtime.get("gpu_measured"), "") if d is not None) or None,
+            "last_verified": max(filter(None, (runtime.get("cpu_measured"), runtime.get("gpu_measured"))), default=None),
             "cpu_seconds": int(runtime["cpu_seconds"]) if runtime.get("cpu_seconds") else None,
             "gpu_seconds": int(runtime["gpu_seconds"]) if runtime.get("gpu_seconds") else None,
             "checks": len(checks), "checks_passed": held, "all_checks_pass": held == len(checks),

@@ -85,8 +85,9 @@ def describe(source: str) -> str:
     return text if len(text) <= MAX_LENGTH else text[:MAX_LENGTH - 1].rstrip() + "…"
 
 
-def figure_cells(nb) -> list:
-    return [cell for cell in nb.cells if cell.cell_type == "code"
+def figure_cells(nb) -> list[tuple[int, object]]:
+    """(index, cell) of every code cell with a PNG output."""
+    return [(index, cell) for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
             and any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))]
 
 
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.notebooks or toc_notebooks():
         nb = nbformat.read(path, as_version=4)
         changed = False
-        for index, cell in enumerate(nb.cells):
-            if cell not in figure_cells(nb) or alt_of(cell):
+        for index, cell in figure_cells(nb):
+            if alt_of(cell):
                 continue
             draft = describe(cell.source)
             if args.write and draft:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -116,8 +117,6 @@ def run_notebook(python: Path, notebook: Path, timeout: int) -> dict:
     out.unlink(missing_ok=True)
     environment = {"PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "TQDM_DISABLE": "1",
                    "HF_HUB_DISABLE_PROGRESS_BARS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    import os
-
     environment["PATH"] = f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"  # the canary's own jupyter and python
     done = subprocess.run([str(python), "-c", RUNNER, str(notebook), str(out), str(timeout)], capture_output=True, text=True,
                           env={**os.environ, **environment}, cwd=ROOT, timeout=timeout + 300)
