@@ -69,13 +69,36 @@ endif
 # already installed (PATH, /Applications, Playwright's cache), else Playwright's download, else
 # Debian's package with apt-get (root or sudo -n). CHROMIUM_SOURCES picks the steps (default
 # path,playwright,apt; CI: path,apt). The path reaches pytest as PLAYWRIGHT_CHROMIUM.
+#
+# `make test NB=chapters/05_....ipynb` (several: NB="a.ipynb b.ipynb") runs one chapter's checks
+# alone: the notebook re-run under nbval with its budget, and its tests in tests/test_notebooks.py
+# (structure, pins, every check's verdict, sweep record and margin rule); no book, no browser.
+NB_MISSING := $(strip $(foreach nb,$(NB),$(if $(wildcard $(nb)),,$(nb))))
+NB_NOT_NOTEBOOK := $(strip $(foreach nb,$(NB),$(if $(filter %.ipynb,$(nb)),,$(nb))))
+ifneq ($(NB_MISSING),)
+$(error NB=$(NB_MISSING): no such file; NB takes chapter notebooks, e.g. NB=$(firstword $(wildcard chapters/*.ipynb)))
+endif
+ifneq ($(NB_NOT_NOTEBOOK),)
+$(error NB=$(NB_NOT_NOTEBOOK): not a notebook; NB takes chapter notebooks, e.g. NB=$(firstword $(wildcard chapters/*.ipynb)))
+endif
+NB_STEMS := $(basename $(notdir $(NB)))
+empty :=
+space := $(empty) $(empty)
+ifeq ($(strip $(NB)),)
+TEST_TARGETS :=
+else
+TEST_TARGETS := $(NB) tests/test_notebooks.py -k '$(subst $(space), or ,$(strip $(NB_STEMS)))'
+endif
+
 test: env
-	@PLAYWRIGHT_CHROMIUM="$$($(BIN)/python tools/find_chromium.py)"; export PLAYWRIGHT_CHROMIUM; \
-	echo "Browser tests use $$PLAYWRIGHT_CHROMIUM"; \
+	@if [ -z "$(strip $(NB))" ]; then \
+	  PLAYWRIGHT_CHROMIUM="$$($(BIN)/python tools/find_chromium.py)"; export PLAYWRIGHT_CHROMIUM; \
+	  echo "Browser tests use $$PLAYWRIGHT_CHROMIUM"; \
+	else echo "Checks of $(NB_STEMS) alone: nbval and tests/test_notebooks.py"; fi; \
 	before="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ -n "$(OFFLINE)" ]; then echo "Running tests offline: new network namespace with loopback only (unshare -n)"; \
 	else echo "WARNING: unshare -n is not available here; tests run with the network up"; fi; \
-	$(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope; \
+	$(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope $(TEST_TARGETS); \
 	after="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "ERROR: the tests changed files tracked by git:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; \

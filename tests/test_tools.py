@@ -271,3 +271,30 @@ def test_canary_report_names_each_failure(tmp_path, monkeypatch):
     assert "1 pass, 1 fail, 0 crashed" in text and "| numpy | 2.4.6 | 2.5.0 | newer |" in text and "held: newer torch" in text
     assert "failing check (cell 12): check failed: a = 0.7, expected >= 0.8" in text and "FutureWarning: x is deprecated" in text
     assert (tmp_path / "report.json").is_file()
+
+
+def dry_run_make_test(*args: str) -> subprocess.CompletedProcess:
+    from tests.test_lab import make_env
+
+    return subprocess.run(["make", "-n", "test", *args], cwd=REPO_ROOT, env=make_env(), capture_output=True, text=True)
+
+
+def test_make_test_nb_runs_one_chapters_checks_alone():
+    one, other = "chapters/05_the_machine_learning_project_lifecycle.ipynb", "chapters/12_capstone_projects.ipynb"
+    done = dry_run_make_test(f"NB={one} {other}")
+    assert done.returncode == 0, done.stderr
+    command = next(line for line in done.stdout.splitlines() if "-m pytest" in line)
+    # the notebooks under nbval and their own structure and claims tests; no book, no browser
+    assert f"{one} {other} tests/test_notebooks.py -k '05_the_machine_learning_project_lifecycle or 12_capstone_projects'" in command
+    assert f'if [ -z "{one} {other}" ]; then' in done.stdout  # so the browser is not looked for
+    whole = next(line for line in dry_run_make_test().stdout.splitlines() if "-m pytest" in line)
+    assert "-k" not in whole and "tests/test_notebooks.py" not in whole
+
+
+def test_make_test_nb_names_a_missing_or_wrong_file():
+    missing = dry_run_make_test("NB=chapters/05_no_such_chapter.ipynb")
+    assert missing.returncode != 0
+    assert "NB=chapters/05_no_such_chapter.ipynb: no such file" in missing.stderr
+    assert "e.g. NB=chapters/01_introduction_to_machine_learning_and_python.ipynb" in missing.stderr
+    wrong = dry_run_make_test("NB=README.md")
+    assert wrong.returncode != 0 and "NB=README.md: not a notebook" in wrong.stderr
