@@ -39,15 +39,27 @@ help:
 
 env: $(INSTALLED)
 
+# The installer is uv (pinned here; pip installs it into the venv), about five times faster than pip
+# for this list: 39 s against 3 min 16 s on the 2-core machine. uv reads no pip configuration, so
+# pip's find-links (where a machine keeps local wheels, such as the CPU build of torch) are passed
+# on. Where uv cannot be installed or fails (a private index only pip knows, say), pip installs the list.
+UV_PIN := uv==0.13.10
+PIP_FIND_LINKS_ALL = $(strip $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+UV_FIND_LINKS_ARGS = $(foreach dir,$(sort $(PIP_FIND_LINKS_ALL)),--find-links $(dir))
+
 $(INSTALLED): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the course needs Python 3.11, found " + sys.version.split()[0]'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing requirements ($(FLAVOUR)) into $(VENV) ..."
 	@if [ "$(FLAVOUR)" = gpu ]; then \
 	  sed -e 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' -e 's/^xgboost-cpu==/xgboost==/' requirements.txt > $(VENV)/requirements-gpu.txt; \
-	  $(BIN)/python -m pip install -q -r $(VENV)/requirements-gpu.txt; \
+	  wanted=$(VENV)/requirements-gpu.txt; \
+	else wanted=requirements.txt; fi; \
+	if $(BIN)/python -m pip install -q "$(UV_PIN)" && \
+	   $(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode $(UV_FIND_LINKS_ARGS) -r $$wanted; then :; \
 	else \
-	  $(BIN)/python -m pip install -q -r requirements.txt; \
+	  echo "uv could not install the requirements (above); installing them with pip (slower)"; \
+	  $(BIN)/python -m pip install -q -r $$wanted; \
 	fi
 	@rm -f $(VENV)/.installed-*
 	@touch $@

@@ -298,3 +298,15 @@ def test_make_test_nb_names_a_missing_or_wrong_file():
     assert "e.g. NB=chapters/01_introduction_to_machine_learning_and_python.ipynb" in missing.stderr
     wrong = dry_run_make_test("NB=README.md")
     assert wrong.returncode != 0 and "NB=README.md: not a notebook" in wrong.stderr
+
+
+def test_make_env_installs_with_uv_given_pips_find_links_and_falls_back_to_pip(tmp_path):
+    from tests.test_lab import make_env
+
+    env = make_env() | {"PIP_FIND_LINKS": str(tmp_path / "wheels")}
+    done = subprocess.run(["make", "-n", "env", f"VENV={tmp_path / 'venv'}"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, check=True)
+    uv_line = next(line for line in done.stdout.splitlines() if "uv pip install" in line)
+    assert f"--find-links {tmp_path / 'wheels'}" in uv_line and "--compile-bytecode" in uv_line
+    assert f"{tmp_path / 'venv'}/bin/python -m pip install -q \"uv==" in done.stdout
+    assert f"{tmp_path / 'venv'}/bin/python -m pip install -q -r $wanted" in done.stdout  # the fallback
