@@ -40,7 +40,7 @@ help:
 env: $(INSTALLED)
 
 # The installer is uv (pinned here; pip installs it into the venv), about five times faster than pip
-# for this list: 39 s against 3 min 16 s on the 2-core machine. uv reads no pip configuration, so
+# for this list: 52 s for the whole `make env` against about 3 min 16 s with pip on the 2-core machine. uv reads no pip configuration, so
 # pip's find-links (where a machine keeps local wheels, such as the CPU build of torch) are passed
 # on. Where uv cannot be installed or fails (a private index only pip knows, say), pip installs the list.
 UV_PIN := uv==0.13.10

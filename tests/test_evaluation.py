@@ -31,7 +31,7 @@ def test_bootstrap_interval_is_reproducible_by_seed_and_level_widens_it():
     ({"values": []}, "non-empty"),
     ({"values": [1.0, np.nan]}, "finite"),
     ({"values": [[1.0, 2.0]]}, "one-dimensional"),
-    ({"values": [1.0, 2.0], "resamples": 10}, "resamples"),
+    ({"values": [1.0, 2.0], "resamples": 10}, "resamples must be a whole number >= 100, got 10"),
     ({"values": [1.0, 2.0], "level": 1.5}, "level"),
 ])
 def test_bootstrap_interval_rejects_bad_input_by_name(kwargs, message):
@@ -103,7 +103,7 @@ def test_precision_at_k_of_a_perfect_ranking_is_one():
     (np.ones((2, 4)), np.zeros((2, 3), bool), np.ones((2, 4), bool), 2, "same shape"),
     (np.ones((2, 4)), np.zeros((2, 4)), np.ones((2, 4), bool), 2, "boolean"),
     (np.full((2, 4), np.nan), np.zeros((2, 4), bool), np.ones((2, 4), bool), 2, "NaN"),
-    (np.ones((2, 4)), np.zeros((2, 4), bool), np.ones((2, 4), bool), 0, "positive integer"),
+    (np.ones((2, 4)), np.zeros((2, 4), bool), np.ones((2, 4), bool), 0, "k must be a whole number >= 1"),
     (np.ones((2, 4)), np.array([[True, True, True, False], [False] * 4]), np.zeros((2, 4), bool), 2, "only 1"),
     (np.ones((2, 4)), np.zeros((2, 4), bool), np.ones((2, 3), bool), 2, "relevant must be"),
     (np.ones((2, 4)), np.eye(2, 4, dtype=bool), np.eye(2, 4, dtype=bool), 2, "both seen"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import subprocess
 import sys
 import time
@@ -604,7 +605,7 @@ def test_tokenize_words_lowercases_and_keeps_apostrophes():
 def test_build_vocabulary_numbers_the_most_frequent_words_from_two():
     vocabulary = utils.build_vocabulary(["b a b", "c b a"], max_words=2)
     assert vocabulary == {"b": 2, "a": 3}
-    with pytest.raises(ValueError, match="max_words must be a positive int"):
+    with pytest.raises(ValueError, match="max_words must be a whole number >= 1"):
         utils.build_vocabulary(["a"], max_words=0)
     with pytest.raises(ValueError, match="found no words"):
         utils.build_vocabulary(["123 !!"], max_words=5)
@@ -615,7 +616,7 @@ def test_encode_texts_left_pads_cuts_and_marks_unknown_words():
     encoded = utils.encode_texts(["good tea", "good unknown tea tea", ""], vocabulary, sequence_length=3)
     assert encoded.tolist() == [[0, 2, 3], [2, 1, 3], [0, 0, 0]]
     assert str(encoded.dtype) == "torch.int64"
-    with pytest.raises(ValueError, match="sequence_length must be a positive int"):
+    with pytest.raises(ValueError, match="sequence_length must be a whole number >= 1"):
         utils.encode_texts(["a"], vocabulary, sequence_length=0)
     with pytest.raises(ValueError, match="indices from 2 up"):
         utils.encode_texts(["a"], {"a": 1}, sequence_length=3)
@@ -638,7 +639,7 @@ def test_build_review_classifier_rejects_bad_arguments():
         utils.build_review_classifier("cnn", vocabulary_size=10)
     with pytest.raises(ValueError, match="unknown pooling 'max'"):
         utils.build_review_classifier("gru", vocabulary_size=10, pooling="max")
-    with pytest.raises(ValueError, match="vocabulary_size must be a positive int"):
+    with pytest.raises(ValueError, match="vocabulary_size must be a whole number >= 1"):
         utils.build_review_classifier("gru", vocabulary_size=0)
 
 
@@ -741,9 +742,9 @@ def test_fit_classifier_keep_best_restores_the_best_validation_epoch():
 
 @pytest.mark.parametrize(
     "kwargs, error, message",
-    [({"num_epochs": 0, "lr": 0.1}, ValueError, "num_epochs must be a positive int"),
+    [({"num_epochs": 0, "lr": 0.1}, ValueError, "num_epochs must be a whole number >= 1"),
      ({"num_epochs": 1, "lr": 0}, ValueError, "lr must be a positive number"),
-     ({"num_epochs": 1, "lr": 0.1, "batch_size": 0}, ValueError, "batch_size must be a positive int"),
+     ({"num_epochs": 1, "lr": 0.1, "batch_size": 0}, ValueError, "batch_size must be a whole number >= 1"),
      ({"num_epochs": 1, "lr": 0.1, "keep_best": True}, ValueError, "keep_best=True needs validation"),
      ({"num_epochs": 1, "lr": 0.1, "y_float": True}, TypeError, r"class indices \(torch.long\)")],
 )
@@ -887,3 +888,15 @@ def test_text_cv_over_C_gives_a_pipeline_grid_searchs_scores():
         utils.text_cv_over_C(TfidfVectorizer(), texts, y[:-1], [1], cv)
     with pytest.raises(ValueError, match="positive numbers"):
         utils.text_cv_over_C(TfidfVectorizer(), texts, y, [0, 1], cv)
+
+
+def test_whole_number_accepts_python_and_numpy_integers_and_names_what_is_wrong():
+    from utils.validate import whole_number
+
+    assert whole_number("n", 3) == 3 and type(whole_number("n", np.int64(3))) is int
+    assert whole_number("warmup", 0, minimum=0) == 0
+    for bad in [0, -2, 2.0, True, "3", None]:
+        with pytest.raises(ValueError, match=r"^n must be a whole number >= 1, got " + re.escape(repr(bad)) + "$"):
+            whole_number("n", bad)
+    with pytest.raises(ValueError, match="bins must be a whole number >= 2, got 1"):
+        whole_number("bins", 1, minimum=2)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from utils.validate import whole_number
+
 __all__ = ["PUMP_SENSORS", "ROAD_SCENES", "average_precision", "bootstrap_difference", "calibration_slope_intercept", "diebold_mariano",
            "roc_auc",
            "flow_features", "place_off_centre", "pooled_box_features", "pump_history_features", "recentre",
@@ -28,10 +30,6 @@ def _generator(rng: Any) -> np.random.Generator:
     return rng
 
 
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # ---------------------------------------------------------------- 12.1 off-centre digits
@@ -40,7 +38,7 @@ def place_off_centre(images: Any, rng: np.random.Generator, size: int = 16, nois
     images, rng = np.asarray(images, dtype=np.float32), _generator(rng)
     if images.ndim != 3 or images.shape[1:] != (8, 8):
         raise ValueError(f"images must have shape (n, 8, 8), got {images.shape}")
-    size = _count("size", size, minimum=8)
+    size = whole_number("size", size, minimum=8)
     canvases = np.zeros((len(images), size, size), dtype=np.float32)
     rows, cols = rng.integers(0, size - 8 + 1, size=(2, len(images)))
     for canvas, image, row, col in zip(canvases, images, rows, cols):
@@ -76,7 +74,7 @@ def simulate_fleet(num_pumps: int, rng: np.random.Generator, horizon: int = 10) 
     linearly with wear, vibration with its cube, pressure is noise. ``fails_soon`` marks the
     last ``horizon`` cycles before the failure.
     """
-    num_pumps, rng, horizon = _count("num_pumps", num_pumps), _generator(rng), _count("horizon", horizon)
+    num_pumps, rng, horizon = whole_number("num_pumps", num_pumps), _generator(rng), whole_number("horizon", horizon)
     rows = []
     for pump in range(num_pumps):
         rate = rng.lognormal(np.log(1 / 150), 0.35)
@@ -128,7 +126,7 @@ def simulate_flows(n: int, rng: np.random.Generator, attack_share: float = 0.02)
     a few bytes per packet; exfiltration moves megabytes, 60% of it at night; floods send
     thousands of small packets.
     """
-    n, rng = _count("n", n), _generator(rng)
+    n, rng = whole_number("n", n), _generator(rng)
     if not 0 < attack_share < 1:
         raise ValueError(f"attack_share must lie strictly between 0 and 1, got {attack_share!r}")
     kind = rng.choice(["normal", "scan", "exfiltration", "flood"], size=n, p=[1 - attack_share, *[attack_share / 3] * 3])
@@ -173,7 +171,7 @@ def render_road_frames(n: int, rng: np.random.Generator, size: int = 24) -> tupl
     0-2 shadows or asphalt patches, a car (a bright 6 x 4 block) and/or a pedestrian (a dimmer
     2 x 5 figure) anywhere, and a brightness factor from dusk (0.6) to glare (1.4).
     """
-    n, rng, size = _count("n", n), _generator(rng), _count("size", size, minimum=12)
+    n, rng, size = whole_number("n", n), _generator(rng), whole_number("size", size, minimum=12)
     labels = rng.integers(0, 4, n)
     frames = np.linspace(0.15, 0.35, size)[:, None] * np.ones((size, size)) + rng.normal(0, 0.08, (n, size, size))
     for frame, label in zip(frames, labels):
@@ -273,7 +271,7 @@ def bootstrap_difference(statistic: Callable[[np.ndarray], float], n: int, *, gr
     moving blocks of ``block`` consecutive rows (time series). Returns the estimate on all rows, the
     interval's ends and the share of resamples at or below zero.
     """
-    n = _count("n", n, minimum=2)
+    n = whole_number("n", n, minimum=2)
     chosen = [name for name, value in [("groups", groups), ("strata", strata), ("block", block)] if value is not None]
     if len(chosen) > 1:
         raise ValueError(f"choose one resampling scheme, got {chosen}")
@@ -284,7 +282,7 @@ def bootstrap_difference(statistic: Callable[[np.ndarray], float], n: int, *, gr
             raise ValueError(f"{name} must hold one label per row ({n}), got shape {labels.shape}")
     if block is not None and not (isinstance(block, (int, np.integer)) and 1 <= block <= n):
         raise ValueError(f"block must be an integer between 1 and n={n}, got {block!r}")
-    _count("resamples", resamples, minimum=100)
+    whole_number("resamples", resamples, minimum=100)
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
     rng = np.random.default_rng(seed)
@@ -309,7 +307,7 @@ def diebold_mariano(loss_a: Any, loss_b: Any, horizon: int = 1) -> dict[str, flo
     a, b = np.asarray(loss_a, dtype=float), np.asarray(loss_b, dtype=float)
     if a.ndim != 1 or a.shape != b.shape or len(a) < 10:
         raise ValueError(f"loss_a and loss_b must be one-dimensional, of equal length >= 10, got {a.shape} and {b.shape}")
-    horizon = _count("horizon", horizon)
+    horizon = whole_number("horizon", horizon)
     d = a - b
     n, centred = len(d), d - d.mean()
     variance = centred @ centred / n + 2 * sum(centred[k:] @ centred[:-k] / n for k in range(1, horizon))

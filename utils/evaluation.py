@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from utils.validate import whole_number
+
 __all__ = ["bootstrap_interval", "precision_recall_at_k", "reliability_table", "top_k_unseen"]
 
 
@@ -28,8 +30,7 @@ def bootstrap_interval(values: Any, *, resamples: int = 2000, level: float = 0.9
     they can be plotted.
     """
     values = _as_1d("values", values)
-    if not isinstance(resamples, (int, np.integer)) or resamples < 100:
-        raise ValueError(f"resamples must be an integer >= 100, got {resamples!r}")
+    resamples = whole_number("resamples", resamples, minimum=100)
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
     rows = np.random.default_rng(seed).integers(0, len(values), size=(int(resamples), len(values)))
@@ -53,8 +54,7 @@ def reliability_table(y_true: Any, probability: Any, bins: int = 10) -> pd.DataF
         raise ValueError("y_true must hold 0/1 labels only")
     if probability.min() < 0 or probability.max() > 1:
         raise ValueError("probability must lie in [0, 1]")
-    if not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    bins = whole_number("bins", bins, minimum=2)
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
     rows = [{"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "count": int((which == b).sum()),
@@ -71,8 +71,7 @@ def _ranking_inputs(scores: Any, seen: Any, k: int) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"seen must be a boolean array of the same shape as scores {scores.shape}, got {seen.dtype} {seen.shape}")
     if np.isnan(scores).any():
         raise ValueError("scores must not hold NaN (use -inf for items that must never be recommended)")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = whole_number("k", k)
     fewest_unseen = int((~seen).sum(axis=1).min())
     if fewest_unseen < k:
         raise ValueError(f"every user needs at least k={k} unseen items to recommend; one has only {fewest_unseen}")

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from utils.validate import whole_number
+
 
 @dataclass
 class LoadResult:
@@ -75,10 +77,6 @@ def _encode_requests(url: str, path: str, bodies: Sequence) -> tuple[str, int, l
     return parts.hostname, parts.port, encoded
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)
 
 
 class _Connection:
@@ -123,9 +121,8 @@ async def closed_loop(url: str, path: str, bodies: Sequence, *, clients: int, re
     server's thread pool are warm when measuring starts).
     """
     host, port, encoded = _encode_requests(url, path, bodies)
-    clients, requests = _positive_int("clients", clients), _positive_int("requests", requests)
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"warmup must be a whole number >= 0, got {warmup!r}")
+    clients, requests = whole_number("clients", clients), whole_number("requests", requests)
+    warmup = whole_number("warmup", warmup, minimum=0)
     connections = [_Connection(host, port) for _ in range(clients)]
     latencies, statuses = np.empty(requests), np.empty(requests, dtype=int)
 
@@ -161,11 +158,10 @@ async def open_loop(url: str, path: str, bodies: Sequence, *, rate: float, reque
     the ``max_connections`` connections counts. ``warmup`` requests at the same rate come first, unrecorded.
     """
     host, port, encoded = _encode_requests(url, path, bodies)
-    requests, max_connections = _positive_int("requests", requests), _positive_int("max_connections", max_connections)
+    requests, max_connections = whole_number("requests", requests), whole_number("max_connections", max_connections)
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1e6:
         raise ValueError(f"rate must be a number of requests per second between 0 and 1e6, got {rate!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"warmup must be a whole number >= 0, got {warmup!r}")
+    warmup = whole_number("warmup", warmup, minimum=0)
     total = warmup + requests
     due = np.cumsum(np.random.default_rng(seed).exponential(1 / rate, size=total))
     idle: asyncio.Queue = asyncio.Queue()

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from utils.validate import whole_number
+
 WORD = re.compile(r"[a-z']+")
 PADDING, UNKNOWN = 0, 1
 RECURRENT_KINDS = ("rnn", "gru", "lstm")
@@ -29,15 +31,11 @@ def tokenize_words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def build_vocabulary(texts: Iterable[str], max_words: int) -> dict[str, int]:
     """Map the ``max_words`` most frequent words of ``texts`` to 2, 3, ...; 0 is padding, 1 unknown (chapter 4, used in chapter 9)."""
-    _positive_int("max_words", max_words)
+    whole_number("max_words", max_words)
     counts = collections.Counter(word for text in texts for word in tokenize_words(text))
     if not counts:
         raise ValueError("build_vocabulary found no words in texts")
@@ -48,7 +46,7 @@ def encode_texts(texts: Sequence[str], vocabulary: dict[str, int], sequence_leng
     """Word indices as a ``torch.long`` tensor (texts, sequence_length), left-padded with 0 or cut (chapter 4, used in chapter 9)."""
     import torch
 
-    _positive_int("sequence_length", sequence_length)
+    whole_number("sequence_length", sequence_length)
     if not vocabulary or min(vocabulary.values()) < 2:
         raise ValueError("vocabulary must be non-empty and use indices from 2 up (0 = padding, 1 = unknown)")
     encoded = torch.zeros(len(texts), sequence_length, dtype=torch.long)
@@ -79,7 +77,7 @@ def build_review_classifier(
         raise ValueError(f"unknown pooling {pooling!r}; allowed: {list(POOLINGS)}")
     for name, value in [("vocabulary_size", vocabulary_size), ("embedding_dim", embedding_dim),
                         ("hidden_size", hidden_size), ("num_classes", num_classes)]:
-        _positive_int(name, value)
+        whole_number(name, value)
     from torch import nn
 
     recurrent_layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]

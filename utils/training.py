@@ -10,6 +10,8 @@ import copy
 import time
 from typing import Any
 
+from utils.validate import whole_number
+
 
 def _check_pair(X: Any, y: Any, name: str) -> None:
     import torch
@@ -59,10 +61,7 @@ def fit_classifier(
     from torch import nn
 
     _check_pair(X, y, "training data")
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    num_epochs, batch_size = whole_number("num_epochs", num_epochs), whole_number("batch_size", batch_size)
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if validation is not None:
