@@ -39,10 +39,11 @@ help:
 
 env: $(INSTALLED)
 
-# The installer is uv (pinned here; pip installs it into the venv), about five times faster than pip
-# for this list: 52 s for the whole `make env` against about 3 min 16 s with pip on the 2-core machine. uv reads no pip configuration, so
-# pip's find-links (where a machine keeps local wheels, such as the CPU build of torch) are passed
-# on. Where uv cannot be installed or fails (a private index only pip knows, say), pip installs the list.
+# The installer is uv (pinned here; pip installs it into the venv), about four times faster than pip
+# for this list on the 2-core machine: 52 s for the whole `make env`, against about 3 min 16 s with
+# pip. uv reads no pip configuration, so pip's find-links (where a machine keeps local wheels, such
+# as the CPU build of torch) are passed on. Where uv cannot be installed or fails (a private index
+# that only pip knows, say), pip installs the same list.
 UV_PIN := uv==0.13.10
 PIP_FIND_LINKS_ALL = $(strip $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 UV_FIND_LINKS_ARGS = $(foreach dir,$(sort $(PIP_FIND_LINKS_ALL)),--find-links $(dir))
