@@ -9,6 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 NB ?=
 NBVAL_WORKERS ?= 1
+SHARED_WORKERS ?= 2
 
 # Same environment for `make execute` and `make test`, so stored outputs match what CI runs.
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -17,6 +18,18 @@ export TQDM_DISABLE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
+# GNU OpenMP (libgomp: PyTorch's, scikit-learn's and XGBoost's threads on Linux) lets a waiting thread
+# spin only 100 times before it sleeps whenever it counts more threads than cores, as it does in a
+# kernel that trains with PyTorch on 2 cores; each small operation then pays for a sleep and a wake-up.
+# OMP_WAIT_POLICY=ACTIVE raises that to 1,000 spins, and GOMP_SPINCOUNT keeps the ordinary spin at
+# libgomp's own default (300,000, about 3 ms) instead of ACTIVE's 5 minutes, so no thread holds a
+# core it does not use. It changes no result (the same threads do the same work), only how long
+# threads wait: chapter 9 took 162 s without it and 125 s with it on a 2-core machine without
+# bfloat16. Linux only: on macOS PyTorch uses LLVM's OpenMP, where ACTIVE spins without end.
+ifeq ($(shell uname -s),Linux)
+export OMP_WAIT_POLICY := ACTIVE
+export GOMP_SPINCOUNT := 300000
+endif
 
 # REQUIRE_GPU=1 (the GPU runner) installs TensorFlow with its CUDA libraries instead of tensorflow-cpu,
 # and xgboost (with CUDA) instead of xgboost-cpu.
@@ -103,6 +116,10 @@ else
 TEST_TARGETS := $(NB) tests/test_notebooks.py -k '$(subst $(space), or ,$(strip $(NB_STEMS)))'
 endif
 
+# `make test` runs in two phases (tools/test_plan.py): tests/ and the notebooks that neither time
+# anything nor keep both cores busy share the machine, SHARED_WORKERS (2) pytest workers at a time;
+# then the others run one after another with the machine to themselves. Both phases always run,
+# and the target fails if either failed.
 test: env
 	@if [ -z "$(strip $(NB))" ]; then \
 	  PLAYWRIGHT_CHROMIUM="$$($(BIN)/python tools/find_chromium.py)"; export PLAYWRIGHT_CHROMIUM; \
@@ -111,11 +128,22 @@ test: env
 	before="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ -n "$(OFFLINE)" ]; then echo "Running tests offline: new network namespace with loopback only (unshare -n)"; \
 	else echo "WARNING: unshare -n is not available here; tests run with the network up"; fi; \
-	$(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope $(TEST_TARGETS); \
+	status=0; \
+	if [ -n "$(strip $(NB))" ]; then \
+	  $(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope $(TEST_TARGETS) || status=$$?; \
+	else \
+	  shared="$$($(BIN)/python -m tools.test_plan shared)"; alone="$$($(BIN)/python -m tools.test_plan alone)"; \
+	  echo "== make test, phase 1 of 2 (shared): $$(wc -w <<< "$$shared") notebooks (longest first) and tests/, $(SHARED_WORKERS) at a time (tools/test_plan.py says why)"; \
+	  $(OFFLINE) $(BIN)/python -m pytest -n $(SHARED_WORKERS) --dist loadscope $$shared tests || status=$$?; \
+	  echo "== make test, phase 2 of 2 (alone): $$(wc -w <<< "$$alone") notebooks one after another, each with the machine to itself"; \
+	  $(OFFLINE) $(BIN)/python -m pytest -n $(NBVAL_WORKERS) --dist loadscope $$alone || status=$$?; \
+	  if [ "$$status" != 0 ]; then echo "make test: FAILED (see the failures of phase 1 and phase 2 above)"; fi; \
+	fi; \
 	after="$$(git status --porcelain 2>/dev/null || true)"; \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "ERROR: the tests changed files tracked by git:"; diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
-	fi
+	fi; \
+	exit $$status
 
 # JupyterLab refuses to start as root without --allow-root; containers, dev boxes and cloud VMs
 # often run as root, so `make lab` adds it there (and says so). jupyterlab/overrides.json (no

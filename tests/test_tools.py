@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pandas as pd
@@ -310,3 +311,45 @@ def test_make_env_installs_with_uv_given_pips_find_links_and_falls_back_to_pip(t
     assert f"--find-links {tmp_path / 'wheels'}" in uv_line and "--compile-bytecode" in uv_line
     assert f"{tmp_path / 'venv'}/bin/python -m pip install -q \"uv==" in done.stdout
     assert f"{tmp_path / 'venv'}/bin/python -m pip install -q -r $wanted" in done.stdout  # the fallback
+
+
+# ---------------------------------------------------------------- test_plan (the phases of make test)
+def test_every_notebook_whose_checks_measure_time_runs_alone():
+    from tools import test_plan
+
+    notebooks = execute.toc_notebooks()
+    assert set(test_plan.ALONE) <= {nb.stem for nb in notebooks}, "ALONE names a notebook that is not in _toc.yml"
+    timed = {nb.stem: test_plan.timing_checks(nb) for nb in notebooks}
+    shared_but_timed = {stem: names for stem, names in timed.items() if names and stem not in test_plan.ALONE}
+    assert not shared_but_timed, f"these checks measure time, so their notebooks must run alone (tools/test_plan.ALONE): {shared_but_timed}"
+    assert sum(map(bool, timed.values())) >= 4  # the detector finds the course's timing checks (chapters 1, 3, 4, 11, 12)
+
+
+def test_timing_checks_are_told_apart_by_name(tmp_path):
+    from tools import test_plan
+
+    cell = {"cell_type": "code", "source": ['utils.check_metric("tf.function speed-up on 50 small ops", s, at_least=2)\n',
+                                            'utils.check_metric("p99 latency, 4000 / 1000 offered", r, at_least=1)\n',
+                                            "utils.check_metric('test accuracy', a, at_least=0.9)\n"]}
+    notebook = tmp_path / "x.ipynb"
+    notebook.write_text(json.dumps({"cells": [cell, {"cell_type": "markdown", "source": ['check_metric("seconds")']}]}))
+    assert test_plan.check_names(notebook) == ["tf.function speed-up on 50 small ops", "p99 latency, 4000 / 1000 offered", "test accuracy"]
+    assert test_plan.timing_checks(notebook) == ["tf.function speed-up on 50 small ops", "p99 latency, 4000 / 1000 offered"]
+
+
+def test_plan_puts_every_notebook_in_exactly_one_phase_shared_ones_longest_first(capsys):
+    from tools import test_plan
+
+    notebooks = execute.toc_notebooks()
+    phases = test_plan.plan()
+    assert sorted(phases["shared"] + phases["alone"]) == sorted(notebooks) and not set(phases["shared"]) & set(phases["alone"])
+    assert sorted(phases["alone"], key=notebooks.index) == phases["alone"]
+    seconds = test_plan.recorded_seconds()
+    assert set(seconds) == {nb.stem for nb in notebooks}
+    shared_seconds = [seconds[nb.stem] for nb in phases["shared"]]
+    assert shared_seconds == sorted(shared_seconds, reverse=True)
+    assert phases["alone"] and phases["shared"]
+    assert test_plan.main(["alone"]) == 0
+    assert capsys.readouterr().out.split() == [p.relative_to(REPO_ROOT).as_posix() for p in phases["alone"]]
+    assert test_plan.main(["everything"]) == 2
+    assert "one of shared, alone; got everything" in capsys.readouterr().err
