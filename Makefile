@@ -23,9 +23,10 @@ export MPLBACKEND := module://matplotlib_inline.backend_inline
 # kernel that trains with PyTorch on 2 cores; each small operation then pays for a sleep and a wake-up.
 # OMP_WAIT_POLICY=ACTIVE raises that to 1,000 spins, and GOMP_SPINCOUNT keeps the ordinary spin at
 # libgomp's own default (300,000, about 3 ms) instead of ACTIVE's 5 minutes, so no thread holds a
-# core it does not use. It changes no result (the same threads do the same work), only how long
-# threads wait: chapter 9 took 162 s without it and 125 s with it on a 2-core machine without
-# bfloat16. Linux only: on macOS PyTorch uses LLVM's OpenMP, where ACTIVE spins without end.
+# core it does not use. It changes no computation (the same threads do the same work), only how long
+# threads wait: chapter 9 took 162 s without it and 120-142 s with it (four runs) on a 2-core
+# machine without bfloat16. Linux only: on macOS PyTorch uses LLVM's OpenMP, where ACTIVE spins
+# without end.
 ifeq ($(shell uname -s),Linux)
 export OMP_WAIT_POLICY := ACTIVE
 export GOMP_SPINCOUNT := 300000
@@ -117,7 +118,7 @@ TEST_TARGETS := $(NB) tests/test_notebooks.py -k '$(subst $(space), or ,$(strip 
 endif
 
 # `make test` runs in two phases (tools/test_plan.py): tests/ and the notebooks that neither time
-# anything nor keep both cores busy share the machine, SHARED_WORKERS (2) pytest workers at a time;
+# anything nor compute on both cores share the machine, SHARED_WORKERS (2) pytest workers at a time;
 # then the others run one after another with the machine to themselves. Both phases always run,
 # and the target fails if either failed.
 test: env
