@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tools.execute import RUNTIMES_CSV, notebook_title, toc_notebooks
+from utils import checks
 from utils.paths import REPO_ROOT
 
 NOTEBOOKS = toc_notebooks()
@@ -335,17 +336,7 @@ def test_checks_page_uses_the_definitions_of_utils_checks():
 
 def check_names_in_source(nb) -> list[str]:
     """The name of every ``utils.check_metric(...)`` call in the notebook's code, in order."""
-    names = []
-    for cell in code_cells(nb):
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        for node in ast.walk(ast.parse(source)):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check_metric"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "utils"):
-                first = node.args[0] if node.args else None
-                assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
-                    f"check_metric needs its name as a string literal (the checks page lists it): {ast.unparse(node)[:80]}")
-                names.append(first.value)
-    return names
+    return checks.check_names(cell.source for cell in code_cells(nb))
 
 
 def test_every_check_ran_once_and_holds_in_the_committed_run(notebook):

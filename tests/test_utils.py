@@ -292,6 +292,17 @@ def test_check_metric_accepts_numpy_scalars(capsys, sweeps):
     assert capsys.readouterr().out == "check: accuracy >= 0.9 ... ok (21 seeds: 0.99 to 0.995)\n"
 
 
+def test_check_names_reads_every_check_metric_name_as_written():
+    from utils.checks import check_names
+
+    cells = ["%matplotlib inline\nutils.check_metric(\"chosen tree's test accuracy\", a, at_least=0.9)",
+             "x = 1\nutils.check_metric(\n    'p99 latency, 4000 / 1000 offered', r,\n    at_least=1)\nother.check_metric('not ours', 1)",
+             "!ls\nprint('no checks here')"]
+    assert check_names(cells) == ["chosen tree's test accuracy", "p99 latency, 4000 / 1000 offered"]
+    with pytest.raises(ValueError, match="needs its name as a string literal"):
+        check_names(["name = 'acc'\nutils.check_metric(name, 0.9, at_least=0.5)"])
+
+
 def test_sweep_record_round_trips_and_reads_old_files(tmp_path):
     from utils.checks import SweepRecord, read_sweep_file, write_sweep_file
 

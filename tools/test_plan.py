@@ -1,7 +1,8 @@
 """How ``make test`` shares a small machine between the notebooks and the other tests.
 
 Measured on the 2-core reference machine, the notebooks run one after another keep 1.2 of its
-2 cores busy on average, and ``tests/`` 0.7: the machine is about 40% idle. So ``make test`` runs in two phases:
+2 cores busy on average, and ``tests/`` 0.7: the machine is about 40% idle. So ``make test``
+runs in two phases:
 
 1. **shared**: the notebooks listed by ``python -m tools.test_plan shared`` and ``tests/``, two
    at a time (pytest-xdist, ``-n 2 --dist loadscope``: each notebook stays in one kernel on one
@@ -29,7 +30,8 @@ import re
 import sys
 from pathlib import Path
 
-from tools.execute import toc_notebooks
+from tools.execute import RUNTIMES_CSV, toc_notebooks
+from utils import checks
 from utils.paths import REPO_ROOT
 
 ALONE: dict[str, str] = {
@@ -47,15 +49,13 @@ ALONE: dict[str, str] = {
 # A check whose name says it measures time (as the course names them: "speed-up", "seconds",
 # "throughput", "p99 latency", "requests per second", "predict time / direct call time").
 TIMING_WORDS = re.compile(r"second|speed|throughput|latency|wall time|\bms\b|faster|slower|\btime\b", re.IGNORECASE)
-CHECK_NAME = re.compile(r"check_metric\(\s*f?[\"']([^\"']+)")
 PHASES = ("shared", "alone")
 
 
 def check_names(notebook: Path) -> list[str]:
     """The names of the ``utils.check_metric`` calls in a notebook's code cells, as written."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    code = "\n".join("".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code")
-    return CHECK_NAME.findall(code)
+    return checks.check_names("".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code")
 
 
 def timing_checks(notebook: Path) -> list[str]:
@@ -63,7 +63,7 @@ def timing_checks(notebook: Path) -> list[str]:
     return [name for name in check_names(notebook) if TIMING_WORDS.search(name)]
 
 
-def recorded_seconds(runtimes: Path = REPO_ROOT / "runtimes.csv") -> dict[str, float]:
+def recorded_seconds(runtimes: Path = RUNTIMES_CSV) -> dict[str, float]:
     """Each notebook's last measured CPU runtime (``make execute`` writes ``runtimes.csv``), by stem."""
     with runtimes.open(encoding="utf-8") as handle:
         return {Path(row["notebook"]).stem: float(row["cpu_seconds"]) for row in csv.DictReader(handle) if row["cpu_seconds"]}

@@ -26,8 +26,10 @@ page reads the committed run from there.
 
 from __future__ import annotations
 
+import ast
 import csv
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
@@ -259,6 +261,27 @@ def in_band(value: float, at_least: float | None, at_most: float | None) -> bool
 def verdict_line(name: str, at_least: float | None, at_most: float | None, record: SweepRecord) -> str:
     """The line a passing check prints: name, band and the sweep it was set from."""
     return f"check: {name} {_describe_band(at_least, at_most)} ... ok ({record.describe()})"
+
+
+def check_names(sources: Iterable[str]) -> list[str]:
+    """The name of every ``utils.check_metric(...)`` call in these code-cell sources, in order.
+
+    Lines of IPython magics and shell escapes (``%``, ``!``) are skipped. A name must be a string
+    literal, since the checks page and the sweep records list it as written; anything else is a
+    ``ValueError`` that shows the call.
+    """
+    names = []
+    for cell_source in sources:
+        source = "\n".join(line for line in cell_source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check_metric"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "utils"):
+                first = node.args[0] if node.args else None
+                if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                    raise ValueError("check_metric needs its name as a string literal (the checks page lists it): "
+                                     f"{ast.unparse(node)[:80]}")
+                names.append(first.value)
+    return names
 
 
 def _require_number(label: str, value: object) -> float:
