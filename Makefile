@@ -27,6 +27,12 @@ export MPLBACKEND := module://matplotlib_inline.backend_inline
 # threads wait: chapter 9 took 162 s without it and 120-142 s with it (four runs) on a 2-core
 # machine without bfloat16. Linux only: on macOS PyTorch uses LLVM's OpenMP, where ACTIVE spins
 # without end.
+# Bytecode: `make env` installs no .pyc files (compiling all 30,000 modules of the environment took
+# 49 s of the install on the 2-core machine; the course imports about 7,000 of them), so Python
+# compiles each module the first time something imports it and keeps the .pyc. That needs writing
+# allowed: a shell that sets PYTHONDONTWRITEBYTECODE (some containers do) would otherwise recompile
+# TensorFlow, PyTorch and the rest from source in every kernel and worker.
+unexport PYTHONDONTWRITEBYTECODE
 ifeq ($(shell uname -s),Linux)
 export OMP_WAIT_POLICY := ACTIVE
 export GOMP_SPINCOUNT := 300000
@@ -71,7 +77,7 @@ $(INSTALLED): requirements.txt
 	  wanted=$(VENV)/requirements-gpu.txt; \
 	else wanted=requirements.txt; fi; \
 	if $(BIN)/python -m pip install -q "$(UV_PIN)" && \
-	   $(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode $(UV_FIND_LINKS_ARGS) -r $$wanted; then :; \
+	   $(BIN)/uv pip install --python $(BIN)/python -q $(UV_FIND_LINKS_ARGS) -r $$wanted; then :; \
 	else \
 	  echo "uv could not install the requirements (above); installing them with pip (slower)"; \
 	  $(BIN)/python -m pip install -q -r $$wanted; \

@@ -301,6 +301,16 @@ def test_make_test_nb_names_a_missing_or_wrong_file():
     assert wrong.returncode != 0 and "NB=README.md: not a notebook" in wrong.stderr
 
 
+def test_make_lets_python_keep_the_bytecode_it_compiles():
+    """`make env` installs no .pyc files, so make's commands must be allowed to write them on first import."""
+    from tests.test_lab import make_env
+
+    probe = 'probe: ; @echo "[$${PYTHONDONTWRITEBYTECODE-unset}]"'
+    done = subprocess.run(["make", "-s", "--eval", probe, "probe"], cwd=REPO_ROOT, env=make_env() | {"PYTHONDONTWRITEBYTECODE": "1"},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[unset]", done.stdout
+
+
 def test_make_env_installs_with_uv_given_pips_find_links_and_falls_back_to_pip(tmp_path):
     from tests.test_lab import make_env
 
@@ -308,7 +318,8 @@ def test_make_env_installs_with_uv_given_pips_find_links_and_falls_back_to_pip(t
     done = subprocess.run(["make", "-n", "env", f"VENV={tmp_path / 'venv'}"], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, check=True)
     uv_line = next(line for line in done.stdout.splitlines() if "uv pip install" in line)
-    assert f"--find-links {tmp_path / 'wheels'}" in uv_line and "--compile-bytecode" in uv_line
+    assert f"--find-links {tmp_path / 'wheels'}" in uv_line
+    assert "--compile-bytecode" not in uv_line  # modules are compiled when first imported (next test)
     assert f"{tmp_path / 'venv'}/bin/python -m pip install -q \"uv==" in done.stdout
     assert f"{tmp_path / 'venv'}/bin/python -m pip install -q -r $wanted" in done.stdout  # the fallback
 

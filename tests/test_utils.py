@@ -808,12 +808,36 @@ def test_drift_report_flags_a_shifted_column_and_is_chapter_5s():
     # chapter 5 defines drift_report where it teaches it; utils' copy must give the same report
     nb = nbformat.read(utils.REPO_ROOT / "chapters" / "05_the_machine_learning_project_lifecycle.ipynb", as_version=4)
     [cell] = [c for c in nb.cells if c.cell_type == "code" and "def drift_report(" in c.source]
-    namespace = {"pd": pd}
+    namespace = {"pd": pd, "np": np}
     exec(compile(cell.source, "chapter 5", "exec"), namespace)
     for batch in (clean, shifted):
         for correction in ("holm", None):
             pd.testing.assert_frame_equal(namespace["drift_report"](reference, batch, correction=correction),
                                           utils.drift_report(reference, batch, correction=correction))
+
+
+def test_adjust_p_values_are_statsmodels_numbers_and_chapter_5s_holm():
+    import nbformat
+    from statsmodels.stats.multitest import multipletests
+
+    nb = nbformat.read(utils.REPO_ROOT / "chapters" / "05_the_machine_learning_project_lifecycle.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and "def holm(" in c.source]
+    namespace = {"pd": pd, "np": np}
+    exec(compile(cell.source, "chapter 5", "exec"), namespace)
+    rng = np.random.default_rng(0)
+    cases = [rng.uniform(size=19), rng.uniform(0, 0.02, size=7), np.array([0.01, 0.01, 0.5, 0.01, 1.0]), np.array([0.3]),
+             np.array([0.0, 0.2, 0.04, 0.04])]  # ties, a zero, a one, adjusted values capped at 1
+    for p in cases:
+        for method in ("holm", "bonferroni"):
+            assert np.array_equal(utils.adjust_p_values(p, method), multipletests(p, method=method)[1]), (p, method)
+        assert np.array_equal(namespace["holm"](p), multipletests(p, method="holm")[1]), p
+    with pytest.raises(ValueError, match="unknown correction 'fdr_bh'"):
+        utils.adjust_p_values([0.1], "fdr_bh")
+    for bad in ([0.1, 1.5], [[0.1]], [np.nan]):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            utils.adjust_p_values(bad, "holm")
+    with pytest.raises(ValueError, match="correction must be 'holm' or None"):
+        namespace["drift_report"](pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [1.0]}), correction="bonferroni")
 
 
 def test_drift_report_rejects_bad_input():

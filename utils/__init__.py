@@ -24,7 +24,7 @@ from utils.device import (
 from utils.digits import build_keras_digits_cnn, split_digits_images
 from utils.evaluation import bootstrap_interval, known_item_scores, precision_recall_at_k, reliability_table, top_k_unseen
 from utils.export import export_onnx
-from utils.monitoring import drift_report
+from utils.monitoring import adjust_p_values, drift_report
 from utils.optional import import_torchao, import_umap
 from utils.paths import REPO_ROOT, artifacts_dir, data_dir
 from utils.plotting import plot_cv_scores, set_plot_style
@@ -55,6 +55,7 @@ __all__ = [
     "check_metric",
     "colab_requirements",
     "data_dir",
+    "adjust_p_values",
     "drift_report",
     "encode_texts",
     "environment_report",

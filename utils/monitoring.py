@@ -7,6 +7,25 @@ from typing import Any
 CORRECTIONS = (None, "holm", "bonferroni")
 
 
+def adjust_p_values(p_values: Any, correction: str) -> Any:
+    """Family-wise adjusted p-values, ``"holm"`` (step-down) or ``"bonferroni"``; the same numbers as
+    statsmodels' ``multipletests(p, method=correction)[1]``, without the full garbage collection that
+    statsmodels 0.15 runs on every Holm call (about 0.3 s in a kernel full of models)."""
+    import numpy as np
+
+    if correction not in ("holm", "bonferroni"):
+        raise ValueError(f"unknown correction {correction!r}; allowed: ['holm', 'bonferroni']")
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1 or np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("p_values must be a one-dimensional sequence of numbers between 0 and 1")
+    if correction == "bonferroni":
+        return np.minimum(p * len(p), 1.0)
+    order = np.argsort(p)
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1)), 1.0)
+    return adjusted
+
+
 def drift_report(reference: Any, batch: Any, alpha: float = 0.01, correction: str | None = "holm") -> Any:
     """One row per column: the test (KS or chi2), its p-value, the corrected p-value and whether it drifted (chapter 5, used in chapter 11).
 
@@ -15,7 +34,6 @@ def drift_report(reference: Any, batch: Any, alpha: float = 0.01, correction: st
     """
     import pandas as pd
     from scipy.stats import chi2_contingency, ks_2samp
-    from statsmodels.stats.multitest import multipletests
 
     if not isinstance(reference, pd.DataFrame) or not isinstance(batch, pd.DataFrame):
         raise TypeError("reference and batch must be pandas DataFrames")
@@ -39,6 +57,6 @@ def drift_report(reference: Any, batch: Any, alpha: float = 0.01, correction: st
     if correction is None:
         report["adjusted p"] = report["p"]
     else:
-        report["adjusted p"] = multipletests(report["p"], method=correction)[1]
+        report["adjusted p"] = adjust_p_values(report["p"], correction)
     report["drift"] = report["adjusted p"] < alpha
     return report
