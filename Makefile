@@ -18,6 +18,12 @@ export TQDM_DISABLE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := module://matplotlib_inline.backend_inline
+# Bytecode: `make env` installs no .pyc files (compiling all 30,000 modules of the environment took
+# 49 s of the install on the 2-core machine; the course imports about 7,000 of them), so Python
+# compiles each module the first time something imports it and keeps the .pyc. That needs writing
+# allowed: a shell that sets PYTHONDONTWRITEBYTECODE (some containers do) would otherwise recompile
+# TensorFlow, PyTorch and the rest from source in every kernel and worker.
+unexport PYTHONDONTWRITEBYTECODE
 # GNU OpenMP (libgomp: PyTorch's, scikit-learn's and XGBoost's threads on Linux) lets a waiting thread
 # spin only 100 times before it sleeps whenever it counts more threads than cores, as it does in a
 # kernel that trains with PyTorch on 2 cores; each small operation then pays for a sleep and a wake-up.
@@ -27,12 +33,6 @@ export MPLBACKEND := module://matplotlib_inline.backend_inline
 # threads wait: chapter 9 took 162 s without it and 120-142 s with it (four runs) on a 2-core
 # machine without bfloat16. Linux only: on macOS PyTorch uses LLVM's OpenMP, where ACTIVE spins
 # without end.
-# Bytecode: `make env` installs no .pyc files (compiling all 30,000 modules of the environment took
-# 49 s of the install on the 2-core machine; the course imports about 7,000 of them), so Python
-# compiles each module the first time something imports it and keeps the .pyc. That needs writing
-# allowed: a shell that sets PYTHONDONTWRITEBYTECODE (some containers do) would otherwise recompile
-# TensorFlow, PyTorch and the rest from source in every kernel and worker.
-unexport PYTHONDONTWRITEBYTECODE
 ifeq ($(shell uname -s),Linux)
 export OMP_WAIT_POLICY := ACTIVE
 export GOMP_SPINCOUNT := 300000
@@ -61,8 +61,8 @@ env: $(INSTALLED)
 
 # The installer is uv (pinned here; pip installs it into the venv), about four times faster than pip
 # for this list on the 2-core machine: 9 s for the whole `make env` with uv's cache filled (52 s when
-# it still compiled bytecode), against about 3 min 16 s with pip. uv reads no pip configuration, so pip's find-links (where a machine keeps local wheels, such
-# as the CPU build of torch) are passed on. Where uv cannot be installed or fails (a private index
+# it still compiled bytecode), against about 3 min 16 s with pip. uv reads no pip configuration, so
+# pip's find-links (where a machine keeps local wheels, such as the CPU build of torch) are passed on. Where uv cannot be installed or fails (a private index
 # that only pip knows, say), pip installs the same list.
 UV_PIN := uv==0.13.10
 PIP_FIND_LINKS_ALL = $(strip $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
